@@ -1,0 +1,76 @@
+"""pytest harness: firmware code runs inside the MicroPython unix port, not CPython.
+
+Two kinds of tests live here:
+- host_tests/test_*.py: CPython tests of host tools (they start `micropython` too).
+- host_tests/mp/test_*.py: MicroPython test modules. Each `def test_*` becomes a
+  pytest item that runs in a fresh `micropython` process with the firmware on its
+  path and a device-like heap, once plain and once under `-O` (so no check can
+  hide in an `assert`). A failure shows MicroPython's own traceback.
+"""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
+# .frozen first: MICROPYPATH replaces every entry after it, asyncio lives there.
+MICROPYPATH = ":".join([".frozen"] + [os.path.join(ROOT, p) for p in (
+    "firmware", "boards", "host_tests/mp", "host_tests/fakes", ".deps/lib")])
+HEAPSIZE = "256K"  # an RP2040 has 264 KiB of RAM, so no test may need more by default
+
+
+def mp_env():
+    return dict(os.environ, MICROPYPATH=MICROPYPATH)
+
+
+def run_micropython(args, heapsize=HEAPSIZE, opt=False, timeout=600, **kw):
+    """Run the unix port with the firmware on its path; returns CompletedProcess."""
+    cmd = [MICROPYTHON, "-X", "heapsize=" + heapsize] + (["-O"] if opt else []) + list(args)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                          env=mp_env(), cwd=ROOT, **kw)
+
+
+class MPFailure(Exception):
+    pass
+
+
+class MPFile(pytest.File):
+    def collect(self):
+        src = self.path.read_text()
+        m = re.search(r'^HEAPSIZE\s*=\s*"(\w+)"', src, re.M)
+        heapsize = m.group(1) if m else HEAPSIZE
+        for name in re.findall(r"^def (test_\w+)\(\):", src, re.M):
+            for opt in (False, True):
+                yield MPItem.from_parent(self, name="%s[%s]" % (name, "-O" if opt else "plain"),
+                                         func=name, opt=opt, heapsize=heapsize)
+
+
+class MPItem(pytest.Item):
+    def __init__(self, *, func, opt, heapsize, **kw):
+        super().__init__(**kw)
+        self.func, self.opt, self.heapsize = func, opt, heapsize
+
+    def runtest(self):
+        mod = self.path.stem
+        r = run_micropython([os.path.join(ROOT, "host_tests/mp/mprun.py"), mod, self.func],
+                            heapsize=self.heapsize, opt=self.opt)
+        if r.returncode != 0 or not r.stdout.rstrip().endswith("PASS"):
+            raise MPFailure(r.stdout + r.stderr)
+
+    def repr_failure(self, excinfo):
+        if isinstance(excinfo.value, MPFailure):
+            return "MicroPython (%s) said:\n%s" % ("-O" if self.opt else "plain", excinfo.value)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self):
+        return self.path, 0, "mp: %s" % self.name
+
+
+def pytest_pycollect_makemodule(module_path, parent):
+    if module_path.parent.name == "mp" and module_path.name.startswith("test_"):
+        return MPFile.from_parent(parent, path=module_path)
+    return None

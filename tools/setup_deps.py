@@ -1,0 +1,82 @@
+"""Install what the venv cannot: Debian packages and micropython-lib's umqtt.simple.
+
+Run by `make setup` (idempotent, quick when everything is there):
+
+    python3 tools/setup_deps.py
+
+- Debian packages (mosquitto for the MQTT tests, socat for the virtual board)
+  are installed with apt-get only when their command is missing.
+- umqtt.simple comes from its PyPI sdist (pip cannot install it: the sdist has
+  no setup.py). The index URL is pip's own, the file is checked against a
+  pinned sha256, and only `umqtt/simple.py` is kept, in .deps/lib/.
+"""
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LIB = os.path.join(ROOT, ".deps", "lib")
+
+APT = {"mosquitto": "mosquitto", "mosquitto_pub": "mosquitto-clients", "socat": "socat"}
+
+UMQTT_SDIST = "micropython-umqtt.simple-1.3.4.tar.gz"
+UMQTT_SHA256 = "b6a2520239e3992c63a7de9370ee9b3d9d27819a90359c521f1c0f7ccab8d12f"
+
+
+def apt_install():
+    missing = sorted({pkg for cmd, pkg in APT.items()
+                      if shutil.which(cmd) is None and not os.path.exists("/usr/sbin/" + cmd)})
+    if not missing:
+        return
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(sudo + ["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(sudo + ["apt-get", "install", "-y", "-qq", "--no-install-recommends"] + missing,
+                   check=True, env=env)
+
+
+def index_url():
+    """The simple index pip is configured with (never a host written here)."""
+    out = subprocess.run([sys.executable, "-m", "pip", "config", "get", "global.index-url"],
+                         capture_output=True, text=True)
+    url = out.stdout.strip()
+    if out.returncode == 0 and url:
+        return url
+    from pip._internal.models.index import PyPI
+    return PyPI.simple_url
+
+
+def fetch_umqtt():
+    dest = os.path.join(LIB, "umqtt", "simple.py")
+    if os.path.exists(dest):
+        return
+    req = urllib.request.Request(index_url().rstrip("/") + "/micropython-umqtt-simple/",
+                                 headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        files = json.load(r)["files"]
+    entry = next(f for f in files if f["filename"] == UMQTT_SDIST)
+    with urllib.request.urlopen(entry["url"], timeout=60) as r:
+        data = r.read()
+    if hashlib.sha256(data).hexdigest() != UMQTT_SHA256:
+        sys.exit("setup_deps: %s does not match its pinned sha256" % UMQTT_SDIST)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        member = next(m for m in tar.getmembers() if m.name.endswith("/umqtt/simple.py"))
+        src = tar.extractfile(member).read()
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    with open(os.path.join(LIB, "umqtt", "__init__.py"), "w"):
+        pass
+    with open(dest, "wb") as f:
+        f.write(src)
+
+
+if __name__ == "__main__":
+    apt_install()
+    fetch_umqtt()
+    print("setup_deps: Debian packages and umqtt.simple are in place")
