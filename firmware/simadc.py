@@ -1,0 +1,111 @@
+"""Simulated CT clamps behind the sampler interface, for the unix port.
+
+    adc = SimADC([Clamp(amps=16.0), Clamp(amps=3.0, shape=SMPS)], rate_hz=4000)
+    adc.read_into(buf, frames)   # like a board's sampler, read_u16 scale
+
+A clamp's current is a sum of harmonics of the mains frequency (shapes below),
+scaled so its true RMS is exactly `amps`. The analogue front end adds a bias
+near mid-rail that drifts, Gaussian-like noise, and a 12-bit ADC whose result
+is widened to 16 bits as ESP32 and RP2040 `read_u16` do. Channels are sampled
+one after another (round-robin), like the RP2040's ADC. Faults make the
+signatures health.py looks for: "open", "shorted", "stuck", "saturated",
+"bias", "missing" (the sampler returns nothing) and "frozen" (the same burst
+again).
+"""
+
+import math
+import random
+
+# (harmonic, relative amplitude, phase in radians)
+SINE = ((1, 1.0, 0.0),)
+# EV on-board charger: mild distortion, crest factor ~1.5
+EV = ((1, 1.0, 0.0), (3, 0.12, 0.4), (5, 0.07, 1.1), (7, 0.04, 2.0), (11, 0.02, 0.3))
+# Switched-mode supply with a capacitor input: narrow pulses, crest factor ~2.6
+SMPS = ((1, 1.0, 0.0), (3, 0.87, math.pi), (5, 0.66, 0.0), (7, 0.43, math.pi),
+        (9, 0.23, 0.0), (11, 0.09, math.pi), (13, 0.02, 0.0))
+
+_TWO_PI = 2 * math.pi
+
+
+class Clamp:
+    """One simulated CT clamp on one ADC input."""
+
+    def __init__(self, amps=0.0, shape=SINE, hz=50.0, a_per_count=0.01, bias=0.5,
+                 drift_per_s=0.0, noise_lsb=0.8, fault=None):
+        self.amps = amps                # true RMS current
+        self.shape = shape
+        self.hz = hz
+        self.a_per_count = a_per_count  # amps per read_u16 count
+        self.bias = bias                # fraction of full scale
+        self.drift_per_s = drift_per_s  # bias drift, fraction of full scale per second
+        self.noise_lsb = noise_lsb      # noise, 12-bit LSB rms
+        self.fault = fault
+        self._norm = 1.0 / math.sqrt(sum(a * a for _, a, _ in shape) / 2)
+
+    def peak_a(self):
+        """The largest instantaneous current of this waveform (for headroom checks)."""
+        best = 0.0
+        for i in range(720):
+            best = max(best, abs(self.current(i / 720 / self.hz)))
+        return best
+
+    def current(self, t):
+        w = _TWO_PI * self.hz * t
+        s = 0.0
+        for h, a, ph in self.shape:
+            s += a * math.sin(h * w + ph)
+        return s * self._norm * self.amps
+
+
+def _noise():
+    # sum of three uniforms: near Gaussian, unit variance
+    return (random.random() + random.random() + random.random() - 1.5) * 2.0
+
+
+class SimADC:
+    """The sampler interface of hal.py over simulated clamps."""
+
+    def __init__(self, clamps, rate_hz=4000, seed=1):
+        self.clamps = clamps
+        self.channels = len(clamps)
+        self.rate_hz = rate_hz
+        self.t = 0.0          # simulated time of the next frame, seconds
+        self.fault = None     # "missing" or "frozen" for the whole sampler
+        random.seed(seed)
+
+    def read_into(self, buf, frames):
+        if self.fault == "missing":
+            return 0
+        if self.fault == "frozen":
+            return frames  # the buffer is left as it was: the DMA stopped
+        nch = self.channels
+        dt = 1.0 / self.rate_hz
+        for c in range(nch):
+            cl = self.clamps[c]
+            # drift moves the bias burst by burst: a real one takes minutes
+            bias = (cl.bias + cl.drift_per_s * self.t) * 65535
+            scale = 1.0 / cl.a_per_count
+            noise = cl.noise_lsb * 16
+            fault = cl.fault
+            t = self.t + c * dt / nch  # round-robin: channels a slot apart
+            first = -1
+            for f in range(frames):
+                if fault == "open":
+                    v = 0.4 + abs(_noise())
+                elif fault == "shorted":
+                    v = 4095 - abs(_noise())
+                else:
+                    i = cl.current(t + f * dt)
+                    if fault == "saturated":
+                        i *= 50
+                    b = bias if fault != "bias" else 0.2 * 65535
+                    v = (b + i * scale + _noise() * noise) / 16
+                v = int(v + 0.5)
+                v = 0 if v < 0 else 4095 if v > 4095 else v
+                if fault == "stuck":
+                    if first < 0:
+                        first = v
+                    v = first
+                buf[f * nch + c] = (v << 4) | (v >> 8)
+        self.t += frames * dt
+        return frames
