@@ -109,3 +109,11 @@ class SimADC:
                 buf[f * nch + c] = (v << 4) | (v >> 8)
         self.t += frames * dt
         return frames
+
+
+def make_sampler(board):
+    """A SimADC with one idle clamp per CT of the board (hal.make_sampler)."""
+    import hal
+    hz = board["mains_hz"] or 50
+    clamps = [Clamp(0.0, SINE, hz, a_per_count=k) for k in hal.calibration(board)]
+    return SimADC(clamps, board["adc"]["rate_hz"])

@@ -1,0 +1,64 @@
+"""Board definitions are data: check them where a mistake would cost a board."""
+import ct
+import hal
+from mpunit import eq, ok
+
+BOARDS = ("sim", "pico", "esp32_devkitc")
+ADC_PINS = {"armv6m": (26, 27, 28), "xtensawin": (32, 33, 34, 35, 36, 37, 38, 39)}  # ESP32: ADC1 only
+
+
+def test_every_board_loads_and_names_its_parts():
+    for name in BOARDS:
+        b = hal.load_board(name)
+        eq(b["name"], name)
+        ok(b["mains_hz"] in (0, 50, 60), name)
+        ok(b["adc"]["backend"] in ("sim", "rp2", "esp32"), name)
+        ok(len(b["ct"]) >= 1, name)
+        ok(0 < b["watchdog_ms"] <= 8388, name + ": the RP2040 watchdog caps at 8388 ms")
+
+
+def test_ct_pins_are_adc_capable():
+    for name in BOARDS:
+        b = hal.load_board(name)
+        pins = ADC_PINS.get(b["arch"])
+        if pins is None:
+            continue
+        seen = set()
+        for ch in b["ct"]:
+            ok(ch["pin"] in pins, "%s %s: GPIO %d has no usable ADC" % (name, ch["name"], ch["pin"]))
+            ok(ch["pin"] not in seen, "pin used twice")
+            seen.add(ch["pin"])
+
+
+def test_rating_fits_the_adc_at_crest_factor_3():
+    # 100 A of switched-mode current peaks at ~300 A: it must not clip, even
+    # with the bias 5 % off mid-rail.
+    for name in BOARDS:
+        b = hal.load_board(name)
+        for ch, k in zip(b["ct"], hal.calibration(b)):
+            peak_counts = 3 * ch["rating_a"] / k
+            ok(peak_counts < 32768 - 0.05 * 65536, "%s %s clips" % (name, ch["name"]))
+
+
+class _RateOnly:
+    def __init__(self, board):
+        self.channels = len(board["ct"])
+        self.rate_hz = board["adc"]["rate_hz"]
+
+
+def test_burst_fits_the_kernel_bound():
+    for name in BOARDS:
+        b = hal.load_board(name)
+        m = ct.Meter(_RateOnly(b), hal.calibration(b), mains_hz=b["mains_hz"])  # raises if not
+        ok(m.frames <= ct.MAX_FRAMES, name)
+
+
+def test_sim_board_gives_a_working_sampler():
+    b = hal.load_board("sim")
+    adc = hal.make_sampler(b)
+    eq(adc.channels, len(b["ct"]))
+    m = ct.Meter(adc, hal.calibration(b), mains_hz=b["mains_hz"])
+    adc.clamps[1].amps = 20.0
+    m.measure(0)
+    ok(abs(m.irms_a[1] - 20.0) < 0.1, "reads the clamp through the board's calibration")
+    eq(bytes(m.status), bytes(3))
