@@ -15,6 +15,10 @@ again).
 
 import math
 import random
+from array import array
+
+import micropython
+from micropython import const
 
 # (harmonic, relative amplitude, phase in radians)
 SINE = ((1, 1.0, 0.0),)
@@ -62,6 +66,43 @@ def _noise():
     return (random.random() + random.random() + random.random() - 1.5) * 2.0
 
 
+_TABLE = const(1024)   # waveform points per cycle
+_PHASE = const(30)     # phase accumulator bits: a cycle is 2**30
+
+
+@micropython.viper
+def _synth(buf, nch: int, ch: int, frames: int, table, st):
+    """Healthy samples of one channel: table lookup + triangular noise, 12-bit.
+
+    st (array 'i'): [phase, step, bias16, noise_k, seed], phase and seed updated.
+    """
+    p = ptr16(buf)
+    w = ptr32(table)
+    s = ptr32(st)
+    phase = int(s[0])
+    step = int(s[1])
+    bias = int(s[2])
+    nk = int(s[3])
+    seed = int(s[4])
+    i = ch
+    stop = frames * nch
+    while i < stop:
+        seed = (seed * 1103515245 + 12345) & 0x7FFFFFFF
+        tri = ((seed >> 16) & 0xFF) + ((seed >> 8) & 0xFF) - 255
+        # the table is stored +65536: a ptr32 load is unsigned, and a 64-bit
+        # host would not sign-extend a negative entry
+        v = (bias + int(w[phase >> 20]) - 65536 + ((tri * nk) >> 8) + 8) >> 4
+        if v < 0:
+            v = 0
+        if v > 4095:
+            v = 4095
+        p[i] = (v << 4) | (v >> 8)
+        phase = (phase + step) & 0x3FFFFFFF
+        i += nch
+    s[0] = phase
+    s[4] = seed
+
+
 class SimADC:
     """The sampler interface of hal.py over simulated clamps."""
 
@@ -71,7 +112,20 @@ class SimADC:
         self.rate_hz = rate_hz
         self.t = 0.0          # simulated time of the next frame, seconds
         self.fault = None     # "missing" or "frozen" for the whole sampler
+        self.st = array("i", bytes(20))
+        self.tables = [None] * len(clamps)
+        self.keys = [None] * len(clamps)
+        self.seed = seed
         random.seed(seed)
+
+    def _table(self, c, cl):
+        key = (cl.amps, cl.shape, cl.a_per_count)
+        if self.keys[c] != key:  # one cycle of the waveform, in read_u16 counts
+            scale = 1.0 / cl.a_per_count
+            self.tables[c] = array("i", (65536 + int(round(cl.current(k / _TABLE / cl.hz) * scale))
+                                         for k in range(_TABLE)))
+            self.keys[c] = key
+        return self.tables[c]
 
     def read_into(self, buf, frames):
         if self.fault == "missing":
@@ -84,31 +138,44 @@ class SimADC:
             cl = self.clamps[c]
             # drift moves the bias burst by burst: a real one takes minutes
             bias = (cl.bias + cl.drift_per_s * self.t) * 65535
-            scale = 1.0 / cl.a_per_count
-            noise = cl.noise_lsb * 16
-            fault = cl.fault
             t = self.t + c * dt / nch  # round-robin: channels a slot apart
-            first = -1
-            for f in range(frames):
-                if fault == "open":
-                    v = 0.4 + abs(_noise())
-                elif fault == "shorted":
-                    v = 4095 - abs(_noise())
-                else:
-                    i = cl.current(t + f * dt)
-                    if fault == "saturated":
-                        i *= 50
-                    b = bias if fault != "bias" else 0.2 * 65535
-                    v = (b + i * scale + _noise() * noise) / 16
-                v = int(v + 0.5)
-                v = 0 if v < 0 else 4095 if v > 4095 else v
-                if fault == "stuck":
-                    if first < 0:
-                        first = v
-                    v = first
-                buf[f * nch + c] = (v << 4) | (v >> 8)
+            if cl.fault is None:
+                st = self.st
+                cyc = t * cl.hz
+                st[0] = int((cyc - int(cyc)) * (1 << _PHASE))
+                st[1] = int(cl.hz / self.rate_hz * (1 << _PHASE) + 0.5)
+                st[2] = int(bias)
+                st[3] = int(cl.noise_lsb * 16 * 256 / 104.1)  # triangular noise: sd 104.1
+                self.seed = st[4] = (self.seed * 69069 + 1) & 0x7FFFFFFF
+                _synth(buf, nch, c, frames, self._table(c, cl), st)
+            else:
+                self._faulty(buf, nch, c, frames, cl, t, dt, bias)
         self.t += frames * dt
         return frames
+
+    def _faulty(self, buf, nch, c, frames, cl, t, dt, bias):
+        scale = 1.0 / cl.a_per_count
+        noise = cl.noise_lsb * 16
+        fault = cl.fault
+        first = -1
+        for f in range(frames):
+            if fault == "open":
+                v = 0.4 + abs(_noise())
+            elif fault == "shorted":
+                v = 4095 - abs(_noise())
+            else:
+                i = cl.current(t + f * dt)
+                if fault == "saturated":
+                    i *= 50
+                b = bias if fault != "bias" else 0.2 * 65535
+                v = (b + i * scale + _noise() * noise) / 16
+            v = int(v + 0.5)
+            v = 0 if v < 0 else 4095 if v > 4095 else v
+            if fault == "stuck":
+                if first < 0:
+                    first = v
+                v = first
+            buf[f * nch + c] = (v << 4) | (v >> 8)
 
 
 def make_sampler(board):
