@@ -1,0 +1,90 @@
+"""control.Controller on its own: fallback, pacing, rotation, with a fake clock."""
+import control
+from mpunit import eq, ok
+
+SITE = {"phases": ["L1"], "limit": 40, "margin": 0, "fallback": 12}
+
+
+def ctl(n=2, site=SITE, **kw):
+    chargers = [{"id": "c%d" % i, "phases": ["L1"], "min": 6, "max": 32} for i in range(n)]
+    return control.Controller(site, chargers, kw)
+
+
+def run(c, t0, t1, amps_fn, ok_fn=lambda t: True, states=None, step=1000):
+    t = t0
+    out = None
+    while t <= t1:
+        out = list(c.step(t, [amps_fn(t)], [ok_fn(t)], states))
+        t += step
+    return out
+
+
+def test_starts_in_fallback_until_holdoff():
+    c = ctl()
+    offers = c.step(0, [0.0], [True])
+    eq(c.mode, control.FALLBACK)
+    ok(sum(offers) <= 12, "fallback budget at boot")
+    run(c, 1000, 29000, lambda t: 0.0)
+    eq(c.mode, control.FALLBACK)
+    run(c, 30000, 30000, lambda t: 0.0)
+    eq(c.mode, control.NORMAL)
+
+
+def test_raises_are_paced_and_ramped():
+    c = ctl(n=1, holdoff_ms=0)
+    seen = []
+    t = 0
+    while t <= 40000:
+        seen.append((t, c.step(t, [0.0], [True])[0]))
+        t += 1000
+    changes = [(t, o) for (t, o), (_, p) in zip(seen[1:], seen) if o != p]
+    for (t1, o1), (t2, o2) in zip(changes, changes[1:]):
+        ok(t2 - t1 >= 5000, "raises 5 s apart: %r" % changes)
+        ok(o2 - o1 <= 6, "ramp of at most 6 A: %r" % changes)
+    eq(seen[-1][1], 32)
+
+
+def test_cut_is_immediate_when_load_steps_up():
+    c = ctl(n=2, holdoff_ms=0)
+    ev = lambda t: 0.0
+    run(c, 0, 60000, lambda t: 20.0 + sum(c.offer))  # EVs draw what they are offered
+    eq(list(c.offer), [10, 10])
+    offers = c.step(61000, [35.0 + sum(c.offer)], [True])  # +15 A of non-EV load
+    ok(sum(offers) <= 40 - 35, "cut in the same period: %r" % (offers,))
+
+
+def test_sensor_fault_gives_min_within_one_period_and_budget():
+    c = ctl(n=3, holdoff_ms=10000)
+    run(c, 0, 60000, lambda t: 0.0)
+    eq(c.mode, control.NORMAL)
+    offers = c.step(61000, [0.0], [False])
+    eq(c.mode, control.FALLBACK)
+    ok(all(o in (0, 6) for o in offers), "at most min: %r" % (offers,))
+    ok(sum(offers) <= 12, "budget: %r" % (offers,))
+    # recovery only after the hold-off
+    run(c, 62000, 71000, lambda t: 0.0)
+    eq(c.mode, control.FALLBACK)
+    run(c, 72000, 72000, lambda t: 0.0)
+    eq(c.mode, control.NORMAL)
+
+
+def test_paused_and_finished_cars_do_not_take_capacity():
+    c = ctl(n=2, holdoff_ms=0)
+    out = run(c, 0, 60000, lambda t: 0.0, states=["C", "A"])
+    eq(out, [32, 0])
+
+
+def test_rotation_over_slots():
+    # room for one at min: three EVs take turns in 5-minute slots
+    site = {"phases": ["L1"], "limit": 8, "margin": 0}
+    c = ctl(n=3, site=site, holdoff_ms=0)
+    served = [0, 0, 0]
+    t = 0
+    while t < 3600000:
+        offers = c.step(t, [0.0 + sum(c.offer)], [True])
+        ok(sum(offers) <= 8, "limit")
+        for i, o in enumerate(offers):
+            if o:
+                served[i] += 1
+        t += 1000
+    ok(max(served) - min(served) <= 0.2 * max(served), "fair turns: %r" % served)
