@@ -33,6 +33,7 @@ Every period:
 """
 
 import alloc
+import config
 
 DEFAULTS = {
     "period_ms": 1000,         # control period
@@ -60,7 +61,8 @@ class Controller:
         self.limit_a = _per_phase(s["limit"], nph)
         self.margin_a = s.get("margin", 0)
         self.fallback_a = _per_phase(s.get("fallback", [(l - self.margin_a) // 2 for l in self.limit_a]), nph)
-        circuits = [(ci["id"], ci.get("parent") or alloc.ROOT, ci["limit"]) for ci in s.get("circuits", ())]
+        circuits = [(ci["id"], ci.get("parent") or alloc.ROOT, ci["limit"])
+                    for ci in config.circuits_in_order(s.get("circuits", ()))]
         chargers = []
         for ch in chargers_cfg:
             chargers.append(alloc.Charger(

@@ -1,0 +1,155 @@
+"""Site configuration: checked whole before anything uses it.
+
+    cfg = config.validate(json.load(f))   # raises ConfigError("chargers[2].max: ...")
+
+Pure logic. A configuration names the site (phases, limit at the point of
+common coupling, margin, fallback budget, nested circuits) and its chargers.
+Every error names the key it is about; nothing is half-applied: the caller
+keeps the old configuration (or the safe state) when validate raises.
+"""
+
+SITE_KEYS = ("phases", "limit", "margin", "fallback", "circuits")
+CIRCUIT_KEYS = ("id", "limit", "parent")
+CHARGER_KEYS = ("id", "phases", "circuit", "min", "max", "priority", "floor")
+CONTROL_KEYS = ("period_ms", "response_ms", "raise_interval_ms", "ramp_a", "slot_ms",
+                "min_pause_ms", "holdoff_ms")
+PILOT_MIN_A = 6     # J1772: no valid offer below 6 A
+PILOT_MAX_A = 80    # nor above 80 A
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _num(v, where, lo=None, hi=None, integer=False):
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or (integer and not isinstance(v, int)):
+        raise ConfigError("%s: expected %s, got %r" % (where, "an integer" if integer else "a number", v))
+    if v != v or (lo is not None and v < lo) or (hi is not None and v > hi):
+        raise ConfigError("%s: %r is outside %s..%s" % (where, v, lo, hi))
+    return v
+
+
+def _keys(d, allowed, where):
+    if not isinstance(d, dict):
+        raise ConfigError("%s: expected an object" % where)
+    for k in d:
+        if k not in allowed:
+            raise ConfigError("%s: unknown key %r" % (where, k))
+
+
+def _name(v, where):
+    if not isinstance(v, str) or not v or len(v) > 32:
+        raise ConfigError("%s: expected a name of 1-32 characters" % where)
+    return v
+
+
+def _per_phase(v, n, where, lo, hi):
+    if isinstance(v, list):
+        if len(v) != n:
+            raise ConfigError("%s: one number per phase (%d)" % (where, n))
+        return [_num(x, "%s[%d]" % (where, i), lo, hi) for i, x in enumerate(v)]
+    return [_num(v, where, lo, hi)] * n
+
+
+def validate_site(site):
+    _keys(site, SITE_KEYS, "site")
+    phases = site.get("phases")
+    if not isinstance(phases, list) or len(phases) not in (1, 3):
+        raise ConfigError("site.phases: expected a list of 1 or 3 phase names")
+    for i, p in enumerate(phases):
+        _name(p, "site.phases[%d]" % i)
+    if len(set(phases)) != len(phases):
+        raise ConfigError("site.phases: a phase is named twice")
+    if "limit" not in site:
+        raise ConfigError("site.limit: missing")
+    limit = _per_phase(site["limit"], len(phases), "site.limit", 1, 10000)
+    margin = _num(site.get("margin", 0), "site.margin", 0, min(limit))
+    if "fallback" in site:
+        fb = _per_phase(site["fallback"], len(phases), "site.fallback", 0, 10000)
+        for i, (f, l) in enumerate(zip(fb, limit)):
+            if f > l - margin:
+                raise ConfigError("site.fallback: %r A on %s exceeds limit - margin" % (f, phases[i]))
+    circuits = site.get("circuits", [])
+    if not isinstance(circuits, list):
+        raise ConfigError("site.circuits: expected a list")
+    ids = {}
+    for i, c in enumerate(circuits):
+        w = "site.circuits[%d]" % i
+        _keys(c, CIRCUIT_KEYS, w)
+        cid = _name(c.get("id"), w + ".id")
+        if cid in ids:
+            raise ConfigError("%s.id: %r is defined twice" % (w, cid))
+        _num(c.get("limit"), w + ".limit", 1, 10000)
+        parent = c.get("parent")
+        if parent is not None and parent != "":
+            _name(parent, w + ".parent")
+        ids[cid] = c
+    for i, c in enumerate(circuits):  # every parent exists, and no loops
+        seen, p = {c["id"]}, c.get("parent")
+        while p:
+            if p not in ids:
+                raise ConfigError("site.circuits[%d].parent: circuit %r is not defined" % (i, p))
+            if p in seen:
+                raise ConfigError("site.circuits[%d].parent: circuits form a loop" % i)
+            seen.add(p)
+            p = ids[p].get("parent")
+    return ids
+
+
+def circuits_in_order(circuits):
+    """Circuits sorted so that every parent comes before its children."""
+    done, out, pending = set(), [], list(circuits)
+    while pending:
+        for c in pending:
+            if not c.get("parent") or c["parent"] in done:
+                out.append(c)
+                done.add(c["id"])
+                pending.remove(c)
+                break
+    return out
+
+
+def validate_chargers(chargers, site, ids):
+    if not isinstance(chargers, list):
+        raise ConfigError("chargers: expected a list")
+    seen = set()
+    for i, ch in enumerate(chargers):
+        w = "chargers[%d]" % i
+        _keys(ch, CHARGER_KEYS, w)
+        cid = _name(ch.get("id"), w + ".id")
+        if cid in seen:
+            raise ConfigError("%s.id: %r is used twice" % (w, cid))
+        seen.add(cid)
+        phases = ch.get("phases", site["phases"][:1])
+        if not isinstance(phases, list) or len(phases) not in (1, 3) or len(set(phases)) != len(phases):
+            raise ConfigError("%s.phases: expected 1 or 3 different phases" % w)
+        for p in phases:
+            if p not in site["phases"]:
+                raise ConfigError("%s.phases: %r is not a phase of the site" % (w, p))
+        circuit = ch.get("circuit")
+        if circuit and circuit not in ids:
+            raise ConfigError("%s.circuit: %r is not defined" % (w, circuit))
+        mn = _num(ch.get("min", PILOT_MIN_A), w + ".min", PILOT_MIN_A, PILOT_MAX_A, True)
+        mx = _num(ch.get("max", 32), w + ".max", mn, PILOT_MAX_A, True)
+        if circuit and mx > ids[circuit]["limit"]:
+            raise ConfigError("%s.max: %d A is above its circuit %r (%r A)" % (w, mx, circuit, ids[circuit]["limit"]))
+        _num(ch.get("priority", 0), w + ".priority", -100, 100, True)
+        floor = _num(ch.get("floor", 0), w + ".floor", 0, mx, True)
+        if floor and floor < mn:
+            raise ConfigError("%s.floor: %d A is below its min %d A" % (w, floor, mn))
+
+
+def validate(cfg):
+    """Check a whole configuration dict; returns it, or raises ConfigError."""
+    _keys(cfg, ("site", "chargers", "control"), "config")
+    if "site" not in cfg:
+        raise ConfigError("site: missing")
+    ids = validate_site(cfg["site"])
+    validate_chargers(cfg.get("chargers", []), cfg["site"], ids)
+    control = cfg.get("control", {})
+    _keys(control, CONTROL_KEYS, "control")
+    for k, v in control.items():
+        _num(v, "control." + k, 0, 3600000, True)
+    if control.get("period_ms", 1000) < 100:
+        raise ConfigError("control.period_ms: at least 100 ms")
+    return cfg

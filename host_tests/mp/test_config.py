@@ -1,0 +1,71 @@
+"""config.validate: every error names its key; a good config passes unchanged."""
+import config
+from mpunit import eq, ok, raises
+
+GOOD = {
+    "site": {"phases": ["L1", "L2", "L3"], "limit": 63, "margin": 3, "fallback": 20,
+             "circuits": [{"id": "garage", "limit": 40}, {"id": "bay", "limit": 32, "parent": "garage"}]},
+    "chargers": [{"id": "a", "phases": ["L1"], "circuit": "bay", "min": 6, "max": 32},
+                 {"id": "b", "phases": ["L1", "L2", "L3"], "circuit": "garage", "max": 16, "priority": 1}],
+    "control": {"period_ms": 1000},
+}
+
+
+def bad(path_value, where):
+    import json
+    cfg = json.loads(json.dumps(GOOD))
+    keys, value = path_value
+    d = cfg
+    for k in keys[:-1]:
+        d = d[k]
+    if value is KeyError:
+        del d[keys[-1]]
+    else:
+        d[keys[-1]] = value
+    e = raises(config.ConfigError, config.validate, cfg)
+    ok(str(e).startswith(where), "%r should name %r" % (str(e), where))
+
+
+def test_good_config_passes():
+    eq(config.validate(GOOD), GOOD)
+
+
+def test_errors_name_their_key():
+    for change, where in (
+        ((["site", "phases"], ["L1", "L2"]), "site.phases"),
+        ((["site", "phases"], ["L1", "L1", "L2"]), "site.phases"),
+        ((["site", "limit"], KeyError), "site.limit"),
+        ((["site", "limit"], "63"), "site.limit"),
+        ((["site", "limit"], -5), "site.limit"),
+        ((["site", "limit"], [63, 63]), "site.limit"),
+        ((["site", "margin"], 100), "site.margin"),
+        ((["site", "fallback"], 61), "site.fallback"),
+        ((["site", "colour"], "red"), "site: unknown key"),
+        ((["site", "circuits", 1, "parent"], "attic"), "site.circuits[1].parent"),
+        ((["site", "circuits", 0, "parent"], "bay"), "site.circuits[0].parent"),
+        ((["site", "circuits", 1, "id"], "garage"), "site.circuits[1].id"),
+        ((["chargers", 0, "circuit"], "attic"), "chargers[0].circuit"),
+        ((["chargers", 0, "max"], 40), "chargers[0].max"),
+        ((["chargers", 0, "min"], 5), "chargers[0].min"),
+        ((["chargers", 0, "min"], 6.5), "chargers[0].min"),
+        ((["chargers", 0, "max"], 81), "chargers[0].max"),
+        ((["chargers", 0, "phases"], ["L4"]), "chargers[0].phases"),
+        ((["chargers", 0, "phases"], ["L1", "L2"]), "chargers[0].phases"),
+        ((["chargers", 1, "id"], "a"), "chargers[1].id"),
+        ((["chargers", 1, "floor"], 4), "chargers[1].floor"),
+        ((["chargers", 1, "wheels"], 4), "chargers[1]: unknown key"),
+        ((["control", "period_ms"], 10), "control.period_ms"),
+        ((["control", "period_ms"], True), "control.period_ms"),
+    ):
+        bad(change, where)
+
+
+def test_not_even_a_dict():
+    for cfg in (None, [], "x", 3, {"chargers": []}):
+        raises(config.ConfigError, config.validate, cfg)
+
+
+def test_circuits_in_order_puts_parents_first():
+    cs = [{"id": "c", "parent": "b", "limit": 1}, {"id": "b", "parent": "a", "limit": 1},
+          {"id": "a", "limit": 1}]
+    eq([c["id"] for c in config.circuits_in_order(cs)], ["a", "b", "c"])
