@@ -46,6 +46,7 @@ DEFAULTS = {
 }
 
 NORMAL = "normal"
+_SLACK_A = 0.5
 FALLBACK = "fallback"
 
 
@@ -155,9 +156,12 @@ class Controller:
             # Keep the estimate while it stays in that band (a car answering an
             # offer moves M, not the house); otherwise take the band's top:
             # the safe side when the house's load stepped.
+            # The band is widened by the measurement's and the cars' slack (an
+            # EV draws a little under its offer), so noise does not count as a step.
+            slack = _SLACK_A + 0.02 * phase_a[p]
             top = phase_a[p] - lo_ev
             nonev = self.nonev[p]
-            if nonev is None or not phase_a[p] - hi_ev <= nonev <= top:
+            if nonev is None or not phase_a[p] - hi_ev - slack <= nonev <= top + slack:
                 nonev = top
             self.nonev[p] = nonev
             a = self.limit_a[p] - self.margin_a - nonev
