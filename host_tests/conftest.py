@@ -16,7 +16,8 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
+# ALMHUB_MICROPYTHON runs the suite on another build (e.g. a 32-bit unix port).
+MICROPYTHON = os.environ.get("ALMHUB_MICROPYTHON") or os.path.join(os.path.dirname(sys.executable), "micropython")
 # .frozen first: MICROPYPATH replaces every entry after it, asyncio lives there.
 MICROPYPATH = ":".join([".frozen"] + [os.path.join(ROOT, p) for p in (
     "firmware", "boards", "host_tests/mp", "host_tests/fakes", ".deps/lib")])
