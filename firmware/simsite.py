@@ -1,0 +1,235 @@
+"""A simulated site around the real hub, in simulated time, on the unix port.
+
+    simsite.main("scenario.json")     # one JSON line per control period
+
+The hub (hub.Hub: Meter, health, Controller, pilot duties) runs unchanged; only
+the world is simulated: non-EV load per phase, EVs that plug in, follow their
+pilot after a response delay and stop when their energy is delivered, and CT
+clamps whose waveforms (simadc) the Meter samples each period. A scenario
+(tools/simulate.py, README) holds the site, the chargers and timed events.
+"""
+
+import json
+import sys
+
+import config
+import hub
+import simadc
+
+_EVENT_KINDS = ("load", "plug", "unplug", "sensor")
+_FAULTS = ("open", "shorted", "stuck", "saturated", "bias")
+
+
+def _ticks_diff(a, b):
+    return a - b
+
+
+class SimPilot:
+    """A pilot output that remembers its duty (permille)."""
+
+    def __init__(self):
+        self.permille = None
+
+    def set_permille(self, permille):
+        self.permille = permille
+
+
+class SimEV:
+    """The car behind one charger."""
+
+    def __init__(self, nphases):
+        self.nphases = nphases
+        self.plugged = False
+        self.ev_max = 0
+        self.wh_left = 0.0
+        self.delay_ms = 2000
+        self.pending = []     # (when, offer) the car has yet to act on
+        self.following = 0    # the offer the car acts on now
+        self.draw = 0.0
+        self.state = "A"
+        self.seen = 0
+
+    def plug(self, ev_max, kwh, delay_ms):
+        self.plugged, self.ev_max, self.wh_left, self.delay_ms = True, ev_max, kwh * 1000.0, delay_ms
+        self.pending, self.following, self.seen = [], 0, 0
+        self.state = "B"
+
+    def unplug(self):
+        self.plugged = False
+        self.state, self.draw = "A", 0.0
+
+    def offer(self, now, amps):
+        """The hub's offer at `now`; the car answers it after its delay."""
+        if amps != self.seen:
+            self.seen = amps
+            self.pending.append((now + self.delay_ms, amps))
+
+    def update(self, now, dt_ms, voltage):
+        """Act on due offers, draw for the next dt_ms."""
+        while self.pending and self.pending[0][0] <= now:
+            self.following = self.pending.pop(0)[1]
+        if not self.plugged:
+            self.state, self.draw = "A", 0.0
+            return
+        if self.following >= 6 and self.wh_left > 0:
+            self.state, self.draw = "C", float(min(self.following, self.ev_max))
+            self.wh_left -= self.draw * voltage * self.nphases * dt_ms / 3600000.0
+        else:
+            self.state, self.draw = "B", 0.0
+
+
+class Readback:
+    def __init__(self, evs):
+        self.evs = evs
+
+    def states(self, now):
+        return [ev.state for ev in self.evs]
+
+
+def _check_events(sc):
+    phases = sc["site"]["phases"]
+    ids = [c["id"] for c in sc.get("chargers", [])]
+    events = sc.get("events", [])
+    if not isinstance(events, list):
+        raise config.ConfigError("events: expected a list")
+    for i, e in enumerate(events):
+        w = "events[%d]" % i
+        if not isinstance(e, dict):
+            raise config.ConfigError(w + ": expected an object")
+        config._num(e.get("t"), w + ".t", 0, sc["duration"])
+        kinds = [k for k in _EVENT_KINDS if k in e]
+        if len(kinds) != 1:
+            raise config.ConfigError(w + ": needs exactly one of " + ", ".join(_EVENT_KINDS))
+        kind = kinds[0]
+        allowed = {"load": ("t", "load"), "plug": ("t", "plug", "ev_max", "kwh", "delay"),
+                   "unplug": ("t", "unplug"), "sensor": ("t", "sensor", "fault")}[kind]
+        config._keys(e, allowed, w)
+        if kind == "load":
+            config._keys(e["load"], phases, w + ".load")
+            for p, a in e["load"].items():
+                config._num(a, "%s.load.%s" % (w, p), 0, 10000)
+        elif kind in ("plug", "unplug"):
+            if e[kind] not in ids:
+                raise config.ConfigError("%s.%s: no charger %r" % (w, kind, e[kind]))
+            if kind == "plug":
+                config._num(e.get("ev_max", 32), w + ".ev_max", 0, 80)
+                config._num(e.get("kwh", 50), w + ".kwh", 0, 1000)
+                config._num(e.get("delay", 2), w + ".delay", 0, 5)
+        else:
+            if e["sensor"] not in phases:
+                raise config.ConfigError("%s.sensor: %r is not a phase" % (w, e["sensor"]))
+            if e.get("fault") is not None and e["fault"] not in _FAULTS:
+                raise config.ConfigError("%s.fault: one of %s or null" % (w, ", ".join(_FAULTS)))
+    return sorted(events, key=lambda e: e["t"])
+
+
+def check(sc):
+    """Validate a scenario dict; returns (config, events sorted by time)."""
+    config._keys(sc, ("duration", "mains_hz", "voltage", "site", "chargers", "control", "events"),
+                 "scenario")
+    config._num(sc.get("duration"), "duration", 1, 7 * 86400)
+    if sc.get("mains_hz", 50) not in (50, 60):
+        raise config.ConfigError("mains_hz: 50 or 60")
+    config._num(sc.get("voltage", 230), "voltage", 100, 480)
+    cfg = config.validate({"site": sc.get("site"), "chargers": sc.get("chargers", []),
+                           "control": sc.get("control", {})})
+    return cfg, _check_events(sc)
+
+
+def board_for(cfg, mains_hz):
+    """The sim board with one CT per site phase."""
+    import hal
+    b = dict(hal.load_board("sim"))
+    proto = b["ct"][0]
+    b["ct"] = [dict(proto, name=p) for p in cfg["site"]["phases"]]
+    b["mains_hz"] = mains_hz
+    return b
+
+
+class Sim:
+    def __init__(self, sc):
+        self.cfg, self.events = check(sc)
+        self.duration_ms = int(sc["duration"] * 1000)
+        self.voltage = sc.get("voltage", 230)
+        hz = sc.get("mains_hz", 50)
+        board = board_for(self.cfg, hz)
+        import hal
+        self.adc = simadc.SimADC([simadc.Clamp(0.0, simadc.EV, hz, a_per_count=k)
+                                  for k in hal.calibration(board)], board["adc"]["rate_hz"])
+        site = self.cfg["site"]
+        self.phases = site["phases"]
+        limit = site["limit"]
+        self.limit = limit if isinstance(limit, list) else [limit] * len(self.phases)
+        chs = self.cfg["chargers"]
+        self.ids = [c["id"] for c in chs]
+        self.ch_phases = [[self.phases.index(p) for p in c.get("phases", self.phases[:1])] for c in chs]
+        self.evs = [SimEV(len(p)) for p in self.ch_phases]
+        self.pilots = [SimPilot() for _ in chs]
+        self.hub = hub.Hub(board, self.cfg, self.adc, self.pilots, _ticks_diff, Readback(self.evs))
+        self.period_ms = self.cfg.get("control", {}).get("period_ms", 1000)
+        self.load = [0.0] * len(self.phases)
+        self.next_event = 0
+
+    def _apply_events(self, now):
+        while self.next_event < len(self.events) and self.events[self.next_event]["t"] * 1000 <= now:
+            e = self.events[self.next_event]
+            self.next_event += 1
+            if "load" in e:
+                for p, a in e["load"].items():
+                    self.load[self.phases.index(p)] = float(a)
+            elif "plug" in e:
+                self.evs[self.ids.index(e["plug"])].plug(e.get("ev_max", 32), e.get("kwh", 50),
+                                                         int(e.get("delay", 2) * 1000))
+            elif "unplug" in e:
+                self.evs[self.ids.index(e["unplug"])].unplug()
+            else:
+                self.adc.clamps[self.phases.index(e["sensor"])].fault = e.get("fault")
+
+    def step(self, now):
+        """One period at `now`: the world moves, then the hub measures and decides."""
+        self._apply_events(now)
+        actual = list(self.load)
+        for ev, ph in zip(self.evs, self.ch_phases):
+            ev.update(now, self.period_ms, self.voltage)
+            for p in ph:
+                actual[p] += ev.draw
+        for p, a in enumerate(actual):
+            self.adc.clamps[p].amps = a
+        self.adc.t = now / 1000
+        measured, ok, offers = self.hub.step(now)
+        for ev, o in zip(self.evs, offers):
+            ev.offer(now, o)
+        return actual, measured, offers
+
+    def record(self, now, actual, measured, offers):
+        phases = {}
+        for p, name in enumerate(self.phases):
+            phases[name] = {"actual": round(actual[p], 2), "measured": round(measured[p], 2),
+                            "limit": self.limit[p]}
+        chargers = {}
+        for i, cid in enumerate(self.ids):
+            ev = self.evs[i]
+            chargers[cid] = {"offered": offers[i], "duty": self.pilots[i].permille / 10,
+                             "draw": ev.draw, "state": ev.state}
+        return {"t": now / 1000, "mode": self.hub.ctl.mode, "phases": phases, "chargers": chargers}
+
+    def run(self, out):
+        now = 0
+        while now <= self.duration_ms:
+            actual, measured, offers = self.step(now)
+            out(self.record(now, actual, measured, offers))
+            now += self.period_ms
+
+
+def main(path):
+    try:
+        with open(path) as f:
+            sc = json.load(f)
+        sim = Sim(sc)
+    except OSError as e:
+        print("simulate: %s: cannot read (%s)" % (path, e), file=sys.stderr)
+        sys.exit(2)
+    except (ValueError, TypeError, KeyError) as e:  # ConfigError is a ValueError; json too
+        print("simulate: %s: %s" % (path, e), file=sys.stderr)
+        sys.exit(2)
+    sim.run(lambda rec: print(json.dumps(rec)))

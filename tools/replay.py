@@ -1,0 +1,126 @@
+"""Replay a recorded CT capture through the firmware's own Meter on the unix port.
+
+    python3 tools/replay.py CAPTURE.csv --rate 4000 [--mains 50|60] [--amps-per-count K]
+
+CAPTURE.csv: a header row of channel names, then one row per sample instant
+with one raw ADC count (0-65535) per channel. stdout: one JSON object per
+measurement window, {"t": s, "channels": {"L1": {"irms": A, "status": "ok"}}}.
+A malformed file exits with status 2 and a one-line error naming the line.
+This program only checks and converts the file; the measuring is done by
+firmware/capture.py running in MicroPython.
+"""
+
+import argparse
+import array
+import os
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mpenv  # noqa: E402
+
+DEFAULT_APC = 0.01  # amps per count of the reference front end (README, Wiring)
+
+
+class CaptureError(Exception):
+    pass
+
+
+def read_capture(path):
+    """(names, array of interleaved uint16 frames) or CaptureError naming the line."""
+    try:
+        f = open(path, newline="")
+    except OSError as e:
+        raise CaptureError("%s: %s" % (path, e.strerror))
+    with f:
+        try:
+            header = f.readline()
+        except UnicodeDecodeError:
+            raise CaptureError("%s: line 1: not a text file" % path)
+        if not header.strip():
+            raise CaptureError("%s: line 1: empty file, expected a header of channel names" % path)
+        names = [c.strip() for c in header.strip().split(",")]
+        for c in names:
+            if not c or not (c[0].isalpha() or c[0] == "_"):
+                raise CaptureError("%s: line 1: bad header: channel name %r must start with a letter"
+                                   % (path, c))
+        if len(set(names)) != len(names):
+            raise CaptureError("%s: line 1: bad header: channel names repeat" % path)
+        data = array.array("H")
+        lineno = 1
+        try:
+            for line in f:
+                lineno += 1
+                if not line.strip():
+                    continue
+                cells = line.strip().split(",")
+                if len(cells) != len(names):
+                    raise CaptureError("%s: line %d: %d cells, the header names %d channels"
+                                       % (path, lineno, len(cells), len(names)))
+                for col, cell in enumerate(cells, 1):
+                    try:
+                        v = int(cell)
+                    except ValueError:
+                        raise CaptureError("%s: line %d, column %d: %r is not an integer count"
+                                           % (path, lineno, col, cell.strip()))
+                    if not 0 <= v <= 65535:
+                        raise CaptureError("%s: line %d, column %d: %d is outside 0-65535"
+                                           % (path, lineno, col, v))
+                    data.append(v)
+        except UnicodeDecodeError:
+            raise CaptureError("%s: line %d: not a text file" % (path, lineno))
+    if not data:
+        raise CaptureError("%s: no samples after the header" % path)
+    return names, data
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("capture")
+    ap.add_argument("--rate", type=int, required=True, help="sample instants per second")
+    ap.add_argument("--mains", type=int, choices=(50, 60), default=0,
+                    help="mains frequency (default: detect from the signal)")
+    ap.add_argument("--amps-per-count", type=float, default=DEFAULT_APC, metavar="K",
+                    help="calibration, amps per raw count (default %g)" % DEFAULT_APC)
+    args = ap.parse_args(argv)
+    if not 200 <= args.rate <= 60000:
+        ap.error("--rate must be 200-60000 Hz")
+    if not 0 < args.amps_per_count < 10:
+        ap.error("--amps-per-count must be > 0 and < 10")
+    try:
+        names, data = read_capture(args.capture)
+    except CaptureError as e:
+        print("replay: %s" % e, file=sys.stderr)
+        return 2
+    frames = len(data) // len(names)
+    with tempfile.NamedTemporaryFile(suffix=".u16", delete=False) as raw:
+        if sys.byteorder != "little":
+            data.byteswap()
+        data.tofile(raw)
+    try:
+        code = ("import capture\n"
+                "n, w = capture.replay(%r, %r, %d, %d, %r)\n"
+                "print('#', n, w)\n" % (raw.name, names, args.rate, args.mains,
+                                        [args.amps_per_count] * len(names)))
+        r = mpenv.run(["-c", code], capture_output=True, text=True)
+    finally:
+        os.unlink(raw.name)
+    if r.returncode != 0:
+        print("replay: the firmware failed: %s" % r.stdout.strip().splitlines()[-1:], file=sys.stderr)
+        return 1
+    out = r.stdout.splitlines()
+    tail = out.pop() if out and out[-1].startswith("#") else "# 0 0"
+    _, measured, window = tail.split()
+    sys.stdout.write("".join(line + "\n" for line in out))
+    left = frames - int(measured)
+    if not out:
+        print("replay: %s: %d samples per channel, one window needs %s" % (args.capture, frames, window),
+              file=sys.stderr)
+        return 2
+    if left:
+        print("replay: %d trailing samples (less than a window) not measured" % left, file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
