@@ -1,6 +1,6 @@
 """Sensor health of a CT channel, judged from one capture's statistics.
 
-    st = classify(mean12, min12, max12, rails, frames)
+    st = classify(mean12, min12, max12, frames)
     NAMES[st]  # -> "ok", "open", ...
 
 Pure logic: no hardware, no clock. Inputs are 12-bit ADC units (0..4095).
@@ -19,7 +19,7 @@ STALE = const(2)      # no fresh capture in time, or the same capture again
 OPEN = const(3)       # pin pulled to 0 V: clamp unplugged or its lead broken
 SHORTED = const(4)    # pin at the supply rail
 STUCK = const(5)      # every sample identical: a live ADC always shows noise
-SATURATED = const(6)  # a live signal clips at a rail: the reading is too low
+SATURATED = const(6)  # a live signal reaches a rail: clipped, the reading is too low
 BIAS = const(7)       # mid-rail bias drifted out of its band
 
 NAMES = ("ok", "missing", "stale", "open", "shorted", "stuck", "saturated", "bias")
@@ -29,10 +29,11 @@ _OPEN_MAX = const(123)      # 3 % of full scale
 _SHORT_MIN = const(3972)    # 97 % of full scale
 _BIAS_MIN = const(1433)     # 35 % of full scale: the divider's tolerance band
 _BIAS_MAX = const(2662)     # 65 %
-_RAIL_SAMPLES = const(2)    # clipped samples that make a capture saturated
+_RAIL_LO = const(2)         # a sample this close to a rail is clipped: the
+_RAIL_HI = const(4093)      # front end keeps 100 A at crest factor 3 clear of it
 
 
-def classify(mean12, min12, max12, rails, frames):
+def classify(mean12, min12, max12, frames):
     """Status of one channel from a whole capture (ints, 12-bit units)."""
     if frames <= 0:
         return MISSING
@@ -42,7 +43,7 @@ def classify(mean12, min12, max12, rails, frames):
         return SHORTED
     if max12 == min12:
         return STUCK
-    if rails >= _RAIL_SAMPLES:
+    if min12 <= _RAIL_LO or max12 >= _RAIL_HI:
         return SATURATED
     if mean12 < _BIAS_MIN or mean12 > _BIAS_MAX:
         return BIAS

@@ -151,26 +151,25 @@ def test_kernels_allocate_nothing():
     adc.read_into(m.buf, m.frames)
     _kernels_locked(m, False)
     ok(m.xing[0] >= 10, "crossings found under the lock")
-    ok(m.whole[ct.S2HI] > 0, "sums made under the lock")
+    ok(m.whole[ct.S2HI] > 0 and m.whole[ct.MAX] > m.whole[ct.MIN], "sums made under the lock")
     # the same function with one allocation added does fail: the lock is real
     raises(MemoryError, _kernels_locked, m, True)
 
 
 def test_accumulators_fit_32_bits_over_longest_window():
-    # Worst single sample over all 12-bit deviations, times the longest burst.
-    lo_max = hi_max = 0
-    for d in range(4096):
-        sq = d * d
-        lo_max = max(lo_max, sq & 0xFFFF)
-        hi_max = max(hi_max, sq >> 16)
-    ok(lo_max <= 65535 and hi_max == 255, "per-sample maxima")
-    lo_max = 65535  # the bound the design states, not the smaller exact maximum
-    bound = 2 ** 30 - 1  # a board's small int: also reading results back is free
-    ok(lo_max * ct.MAX_FRAMES <= bound, "lo bound")
-    ok(hi_max * ct.MAX_FRAMES <= bound, "hi bound")
+    # The largest square of a 12-bit deviation, summed over one chunk, must fit
+    # a signed 32-bit word; the split sums over the longest burst a 30-bit
+    # small int (so reading them back allocates nothing on a board either).
+    sq_max = 4095 * 4095
+    acc_max = ct.CHUNK * sq_max
+    ok(acc_max <= 2 ** 31 - 1, "chunk sum %d fits int32" % acc_max)
+    chunks = (ct.MAX_FRAMES + ct.CHUNK - 1) // ct.CHUNK
+    bound = 2 ** 30 - 1
+    ok(65535 * chunks <= bound, "lo bound")
+    ok((acc_max >> 16) * chunks <= bound, "hi bound")
     ok(4095 * ct.MAX_FRAMES <= bound, "s1 bound")
-    # Run the kernel on the longest burst of full-scale samples against bias 0
-    # and check the split sums against exact arithmetic.
+    # Run the kernel on the longest burst of full-scale samples, deviations
+    # of 4095 (the worst) and 4032, and check the split sums exactly.
     n = ct.MAX_FRAMES
     buf = array("H", [65535, 0, 65535, 1008] * (n // 2))  # two channels
     out = array("i", bytes(4 * ct.NSTATS * 2))
@@ -182,6 +181,10 @@ def test_accumulators_fit_32_bits_over_longest_window():
     eq(out[k + ct.S2HI] * 65536 + out[k + ct.S2LO], want)
     for v in out:
         ok(-bound <= v <= bound, "slot %d fits" % v)
+    # and the plain reference gives the very same words
+    ref = array("i", bytes(4 * ct.NSTATS * 2))
+    ct.accumulate_py(buf, 2, 0, n, 4, array("i", [0, 4095]), ref)
+    eq(list(out), list(ref))
 
 
 def test_meter_refuses_a_burst_beyond_the_bound():
