@@ -10,7 +10,10 @@ PY      := $(VENV)/bin/python
 MPY     := $(VENV)/bin/micropython
 STAMP   := $(VENV)/.setup-stamp
 
-.PHONY: setup test bench clean
+.PHONY: setup test bench run clean
+
+SCENARIO ?= tools/scenarios/demo.json
+SPEED    ?= 20
 
 setup: $(STAMP)
 
@@ -25,6 +28,9 @@ test: setup
 
 bench: setup
 	$(PY) tools/bench.py
+
+run: setup
+	$(PY) tools/simulate.py $(SCENARIO) --view $(SPEED)
 
 clean:
 	rm -rf build .deps $(VENV)

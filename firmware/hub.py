@@ -47,10 +47,12 @@ class Hub:
                               stale_ms=2 * period + 500)
         self.ctl = control.Controller(site, cfg.get("chargers", []), ctl, ticks_diff)
         self.ids = [ch["id"] for ch in cfg.get("chargers", [])]
-        self.log = []
+        self.log = []       # the last _LOG_LEN events, (now_ms, text)
+        self.logged = 0     # events ever logged
         self.mode = None
 
     def event(self, now, text):
+        self.logged += 1
         self.log.append((now, text))
         if len(self.log) > _LOG_LEN:
             self.log.pop(0)
@@ -68,6 +70,8 @@ class Hub:
             d = pilot.amps_to_duty_permille(amps) if amps else pilot.PAUSED_PERMILLE
             if d != self.duty[i]:
                 self.pilots[i].set_permille(d)
+                if (d == pilot.PAUSED_PERMILLE) != (self.duty[i] == pilot.PAUSED_PERMILLE):
+                    self.event(now, "%s %s" % (self.ids[i], "paused" if not amps else "offered %d A" % amps))
                 self.duty[i] = d
         if self.ctl.mode != self.mode:
             bad = [health.NAMES[m.status[c]] for c in self.phase_ch]

@@ -169,6 +169,7 @@ class Sim:
         self.period_ms = self.cfg.get("control", {}).get("period_ms", 1000)
         self.load = [0.0] * len(self.phases)
         self.next_event = 0
+        self.seen = 0         # hub log entries already put in a record
 
     def _apply_events(self, now):
         while self.next_event < len(self.events) and self.events[self.next_event]["t"] * 1000 <= now:
@@ -211,7 +212,13 @@ class Sim:
             ev = self.evs[i]
             chargers[cid] = {"offered": offers[i], "duty": self.pilots[i].permille / 10,
                              "draw": ev.draw, "state": ev.state}
-        return {"t": now / 1000, "mode": self.hub.ctl.mode, "phases": phases, "chargers": chargers}
+        rec = {"t": now / 1000, "mode": self.hub.ctl.mode, "phases": phases, "chargers": chargers}
+        log = self.hub.log
+        new = [[t / 1000, text] for t, text in log[len(log) - (self.hub.logged - self.seen):]]
+        self.seen = self.hub.logged
+        if new:
+            rec["events"] = new
+        return rec
 
     def run(self, out):
         now = 0

@@ -33,17 +33,18 @@ def bar(value, limit, width=30):
     return "#" * n + "." * (width - n)
 
 
-def render(rec):
+def render(rec, events):
     lines = ["almhub simulator   t = %7.1f s   mode: %s" % (rec["t"], rec["mode"].upper()), ""]
     lines.append("phase   actual  measured  limit")
-    for name, ph in rec["phases"].items():
+    for name, ph in sorted(rec["phases"].items()):
         over = "  OVER" if ph["actual"] > ph["limit"] else ""
         lines.append("%-5s %7.1f A %7.1f A %5s A  [%s]%s" % (
             name, ph["actual"], ph["measured"], ph["limit"], bar(ph["actual"], ph["limit"]), over))
     lines += ["", "charger  state  offered   duty    draw"]
-    for cid, ch in rec["chargers"].items():
+    for cid, ch in sorted(rec["chargers"].items()):
         lines.append("%-8s   %s    %3d A  %5.1f %%  %5.1f A" % (
             cid, ch["state"], ch["offered"], ch["duty"], ch["draw"]))
+    lines += ["", "events"] + ["  %7.1f s  %s" % e for e in events[-6:]]
     return "\n".join(lines)
 
 
@@ -55,17 +56,19 @@ def main(argv=None):
     args = ap.parse_args(argv)
     proc = start(args.scenario)
     last_t = None
+    events = []
     wall0 = time.monotonic()
     for line in proc.stdout:
         if not args.view:
             sys.stdout.write(line)
             continue
         rec = json.loads(line)
+        events += [(e[0], e[1]) for e in rec.get("events", ())]
         due = wall0 + rec["t"] / args.view
         delay = due - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-        sys.stdout.write("\x1b[H\x1b[J" + render(rec) + "\n")
+        sys.stdout.write("\x1b[H\x1b[J" + render(rec, events) + "\n")
         sys.stdout.flush()
         last_t = rec["t"]
     err = proc.stderr.read()
