@@ -17,5 +17,6 @@ BOARD = {
         {"name": "L2", "ratio": 2000, "burden_ohm": 9.1, "rating_a": 100},
         {"name": "L3", "ratio": 2000, "burden_ohm": 9.1, "rating_a": 100},
     ],
+    "pilots": {"sim": 30},
     "watchdog_ms": 5000,
 }

@@ -36,7 +36,7 @@ import alloc
 import config
 
 DEFAULTS = {
-    "period_ms": 1000,         # control period
+    "period_ms": 500,          # control period: a 245 ms burst + a few ms of work
     "response_ms": 5000,       # IEC 61851-1: an EV follows a new offer within 5 s
     "raise_interval_ms": 5000,  # >= 5 s between duty changes of one charger
     "ramp_a": 6,               # largest raise per step
@@ -116,7 +116,8 @@ class Controller:
     def step(self, now, phase_a, phase_ok, states=None, draws=None):
         """One control period. phase_a: measured amps per phase; phase_ok: health
         per phase; states: pilot state letter per charger or None (not read back);
-        draws: measured amps per charger or None. Returns the offers (amps)."""
+        draws: per charger, amps its own healthy CT measures or None (no CT).
+        Returns the offers (amps)."""
         cfg, site, n = self.cfg, self.site, self.n
         states = states or [None] * n
         # time served, for the rotation
@@ -143,15 +144,15 @@ class Controller:
                 self.avail[p] = float(self.fallback_a[p])
                 self.nonev[p] = None
                 continue
-            if draws is not None:  # a CT per charger: no guessing
-                lo_ev = hi_ev = sum(draws[i] for i, ch in enumerate(site.chargers) if p in ch.phases)
-            else:
-                lo_ev = hi_ev = 0
-                for i, ch in enumerate(site.chargers):
-                    if p in ch.phases:
+            lo_ev = hi_ev = 0
+            for i, ch in enumerate(site.chargers):
+                if p in ch.phases:
+                    if draws is not None and draws[i] is not None:  # its own CT: no guessing
+                        lo = hi = draws[i]
+                    else:
                         lo, hi = self.draw_range(i, now, states[i])
-                        lo_ev += lo
-                        hi_ev += hi
+                    lo_ev += lo
+                    hi_ev += hi
             # The non-EV load lies in [M - most EVs draw, M - least they draw].
             # Keep the estimate while it stays in that band (a car answering an
             # offer moves M, not the house); otherwise take the band's top:

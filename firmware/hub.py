@@ -47,6 +47,9 @@ class Hub:
                               stale_ms=2 * period + 500)
         self.ctl = control.Controller(site, cfg.get("chargers", []), ctl, ticks_diff)
         self.ids = [ch["id"] for ch in cfg.get("chargers", [])]
+        # a CT named after a charger measures that charger's own feed
+        self.charger_ch = [names.index(i) if i in names else None for i in self.ids]
+        self.metered = any(c is not None for c in self.charger_ch)
         self.log = []       # the last _LOG_LEN events, (now_ms, text)
         self.logged = 0     # events ever logged
         self.mode = None
@@ -65,7 +68,11 @@ class Hub:
         phase_a = [m.irms_a[c] for c in self.phase_ch]
         phase_ok = [m.status[c] == health.OK for c in self.phase_ch]
         states = self.readback.states(now) if self.readback else None
-        offers = self.ctl.step(now, phase_a, phase_ok, states)
+        draws = None
+        if self.metered:
+            draws = [m.irms_a[c] if c is not None and m.status[c] == health.OK else None
+                     for c in self.charger_ch]
+        offers = self.ctl.step(now, phase_a, phase_ok, states, draws)
         for i, amps in enumerate(offers):
             d = pilot.amps_to_duty_permille(amps) if amps else pilot.PAUSED_PERMILLE
             if d != self.duty[i]:

@@ -13,7 +13,9 @@ import json
 import sys
 
 import config
+import control
 import hub
+import outputs
 import simadc
 
 _EVENT_KINDS = ("load", "plug", "unplug", "sensor")
@@ -22,16 +24,6 @@ _FAULTS = ("open", "shorted", "stuck", "saturated", "bias")
 
 def _ticks_diff(a, b):
     return a - b
-
-
-class SimPilot:
-    """A pilot output that remembers its duty (permille)."""
-
-    def __init__(self):
-        self.permille = None
-
-    def set_permille(self, permille):
-        self.permille = permille
 
 
 class SimEV:
@@ -164,9 +156,9 @@ class Sim:
         self.ids = [c["id"] for c in chs]
         self.ch_phases = [[self.phases.index(p) for p in c.get("phases", self.phases[:1])] for c in chs]
         self.evs = [SimEV(len(p)) for p in self.ch_phases]
-        self.pilots = [SimPilot() for _ in chs]
+        self.pilots = [outputs.SimPilot() for _ in chs]
         self.hub = hub.Hub(board, self.cfg, self.adc, self.pilots, _ticks_diff, Readback(self.evs))
-        self.period_ms = self.cfg.get("control", {}).get("period_ms", 1000)
+        self.period_ms = self.cfg.get("control", {}).get("period_ms", control.DEFAULTS["period_ms"])
         self.load = [0.0] * len(self.phases)
         self.next_event = 0
         self.seen = 0         # hub log entries already put in a record

@@ -88,3 +88,22 @@ def test_rotation_over_slots():
                 served[i] += 1
         t += 1000
     ok(max(served) - min(served) <= 0.2 * max(served), "fair turns: %r" % served)
+
+
+def test_measured_draw_replaces_the_estimate():
+    # c0 is offered 20 A but its own CT says it draws 8 A (a tapering battery):
+    # the house is then 30 - 8 = 22 A, not 30 - 20 = 10 A.
+    c = ctl(n=1, holdoff_ms=0)
+    run(c, 0, 60000, lambda t: 10.0 + c.offer[0])
+    c.step(61000, [30.0], [True], None, [8.0])
+    ok(abs(c.nonev[0] - 22.0) < 0.01, "non-EV %r" % c.nonev[0])
+    c.step(62000, [30.0], [True], None, [None])   # its CT failed: back to the estimate
+    ok(c.nonev[0] < 22.0, "estimate without the CT")
+
+
+def test_priority_charges_first_when_short():
+    site = {"phases": ["L1"], "limit": 8, "margin": 0}
+    chargers = [{"id": "low", "phases": ["L1"]}, {"id": "high", "phases": ["L1"], "priority": 5}]
+    c = control.Controller(site, chargers, {"holdoff_ms": 0})
+    out = run(c, 0, 1200000, lambda t: sum(c.offer))
+    eq(out, [0, 8])
