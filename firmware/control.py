@@ -171,7 +171,7 @@ class Controller:
         # 3. share
         want = [0] * n
         for i, ch in enumerate(site.chargers):
-            if self.enabled[i] and states[i] not in ("A", "E", "F"):
+            if self.enabled[i] and states[i] not in ("A", "E", "F"):  # a car, no error
                 want[i] = self.user_max[i]
                 if any(self.phase_fault[p] for p in ch.phases):
                     want[i] = min(want[i], ch.min_a)

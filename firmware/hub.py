@@ -74,11 +74,15 @@ class Hub:
                      for c in self.charger_ch]
         offers = self.ctl.step(now, phase_a, phase_ok, states, draws)
         for i, amps in enumerate(offers):
-            d = pilot.amps_to_duty_permille(amps) if amps else pilot.PAUSED_PERMILLE
+            if not self.ctl.enabled[i]:
+                d = pilot.DISABLED_PERMILLE   # state F: this EVSE is not available
+            else:
+                d = pilot.amps_to_duty_permille(amps) if amps else pilot.PAUSED_PERMILLE
             if d != self.duty[i]:
                 self.pilots[i].set_permille(d)
-                if (d == pilot.PAUSED_PERMILLE) != (self.duty[i] == pilot.PAUSED_PERMILLE):
-                    self.event(now, "%s %s" % (self.ids[i], "paused" if not amps else "offered %d A" % amps))
+                if (amps == 0) != (self.duty[i] in (pilot.PAUSED_PERMILLE, pilot.DISABLED_PERMILLE)):
+                    self.event(now, "%s %s" % (self.ids[i], "offered %d A" % amps if amps else
+                                               "paused" if self.ctl.enabled[i] else "disabled"))
                 self.duty[i] = d
         if self.ctl.mode != self.mode:
             bad = [health.NAMES[m.status[c]] for c in self.phase_ch]

@@ -95,3 +95,22 @@ class PilotState:
         if self.ticks_diff(now_ms, self._since) >= need:
             self.state, self._cand = st, None
         return self.state
+
+
+class Readback:
+    """Pilot states of all chargers from their read-back voltages (hal.py).
+
+    read_mv(i) -> the pilot's high level in mV for charger i (the board's
+    divider undone). states(now_ms) -> a letter per charger, debounced.
+    """
+
+    def __init__(self, read_mv, n, ticks_diff):
+        self.read_mv = read_mv
+        self.debounce = [PilotState(ticks_diff) for _ in range(n)]
+        self.now = [None] * n
+
+    def states(self, now_ms):
+        out = self.now
+        for i, d in enumerate(self.debounce):
+            out[i] = d.update(now_ms, self.read_mv(i))
+        return out

@@ -107,3 +107,9 @@ def test_priority_charges_first_when_short():
     c = control.Controller(site, chargers, {"holdoff_ms": 0})
     out = run(c, 0, 1200000, lambda t: sum(c.offer))
     eq(out, [0, 8])
+
+
+def test_cars_in_error_or_gone_get_nothing():
+    c = ctl(n=4, holdoff_ms=0)
+    out = run(c, 0, 60000, lambda t: sum(c.offer), states=["C", "E", "F", "A"])
+    eq(out, [32, 0, 0, 0])

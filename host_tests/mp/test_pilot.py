@@ -59,3 +59,13 @@ def test_debounce():
     eq(s.update(1550, 12000), "A")
     eq(s.update(1600, 10500), "A")    # between bands: an error only if it lasts
     eq(s.update(2100, 10500), "E")
+
+
+def test_readback_debounces_every_charger():
+    volts = [12000, 9000, 6000]
+    rb = pilot.Readback(lambda i: volts[i], 3, lambda a, b: a - b)
+    eq(list(rb.states(0)), ["A", "A", "A"])
+    eq(list(rb.states(600)), ["A", "B", "C"])
+    volts[2] = 0
+    eq(list(rb.states(650)), ["A", "B", "C"])
+    eq(list(rb.states(800)), ["A", "B", "E"])
