@@ -9,7 +9,7 @@ in `read_u16` scale (0..65535).
 
 One measurement is one burst: it holds `cycles` whole cycles at the lowest
 mains frequency we accept (47 Hz) plus 1.5 cycles of slack. A first pass over
-the whole burst gives every channel's min, max, clipped samples and a rough
+the whole burst gives every channel's min, max and a rough
 mean (sensor health). On the channel with the largest swing, rising crossings
 (with hysteresis) mark whole cycles; the RMS pass then runs over exactly those
 cycles, so 47-63 Hz and harmonic-rich currents read right. With no usable
