@@ -11,6 +11,7 @@ keeps the old configuration (or the safe state) when validate raises.
 SITE_KEYS = ("phases", "limit", "margin", "fallback", "circuits")
 CIRCUIT_KEYS = ("id", "limit", "parent")
 CHARGER_KEYS = ("id", "phases", "circuit", "min", "max", "priority", "floor")
+MQTT_KEYS = ("host", "port", "user", "password", "hub_id", "keepalive", "telemetry_ms", "ping_ms", "tls")
 CONTROL_KEYS = ("period_ms", "response_ms", "raise_interval_ms", "ramp_a", "slot_ms",
                 "min_pause_ms", "holdoff_ms")
 PILOT_MIN_A = 6     # J1772: no valid offer below 6 A
@@ -141,7 +142,7 @@ def validate_chargers(chargers, site, ids):
 
 def validate(cfg):
     """Check a whole configuration dict; returns it, or raises ConfigError."""
-    _keys(cfg, ("site", "chargers", "control"), "config")
+    _keys(cfg, ("site", "chargers", "control", "mqtt"), "config")
     if "site" not in cfg:
         raise ConfigError("site: missing")
     ids = validate_site(cfg["site"])
@@ -152,4 +153,27 @@ def validate(cfg):
         _num(v, "control." + k, 0, 3600000, True)
     if control.get("period_ms", 1000) < 100:
         raise ConfigError("control.period_ms: at least 100 ms")
+    if "mqtt" in cfg:
+        validate_mqtt(cfg["mqtt"])
     return cfg
+
+
+def validate_mqtt(mq):
+    _keys(mq, MQTT_KEYS, "mqtt")
+    _name(mq.get("host"), "mqtt.host")
+    _num(mq.get("port", 1883), "mqtt.port", 1, 65535, True)
+    hub_id = mq.get("hub_id", "hub")
+    _name(hub_id, "mqtt.hub_id")
+    for c in hub_id:
+        if not (c.isalpha() or c.isdigit() or c in "_-"):
+            raise ConfigError("mqtt.hub_id: letters, digits, _ and - only (it is part of topics)")
+    if ("user" in mq) != ("password" in mq):
+        raise ConfigError("mqtt: user and password go together")
+    for k in ("user", "password"):
+        if k in mq and (not isinstance(mq[k], str) or len(mq[k]) > 64):
+            raise ConfigError("mqtt.%s: a string of up to 64 characters" % k)
+    _num(mq.get("keepalive", 30), "mqtt.keepalive", 5, 600, True)
+    _num(mq.get("telemetry_ms", 5000), "mqtt.telemetry_ms", 1000, 600000, True)
+    _num(mq.get("ping_ms", 5000), "mqtt.ping_ms", 1000, 60000, True)
+    if not isinstance(mq.get("tls", False), bool):
+        raise ConfigError("mqtt.tls: true or false")

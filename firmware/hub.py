@@ -33,7 +33,7 @@ class Hub:
         self.readback = readback
         self.wdt = wdt
         site = cfg["site"]
-        names = [ch["name"] for ch in board["ct"]]
+        self.ct_names = names = [ch["name"] for ch in board["ct"]]
         self.phase_ch = []
         for p in site["phases"]:
             if p not in names:
@@ -53,6 +53,7 @@ class Hub:
         self.log = []       # the last _LOG_LEN events, (now_ms, text)
         self.logged = 0     # events ever logged
         self.mode = None
+        self.states = None
 
     def event(self, now, text):
         self.logged += 1
@@ -67,7 +68,7 @@ class Hub:
         m.check_stale(now, self.ticks_diff)
         phase_a = [m.irms_a[c] for c in self.phase_ch]
         phase_ok = [m.status[c] == health.OK for c in self.phase_ch]
-        states = self.readback.states(now) if self.readback else None
+        self.states = states = self.readback.states(now) if self.readback else None
         draws = None
         if self.metered:
             draws = [m.irms_a[c] if c is not None and m.status[c] == health.OK else None

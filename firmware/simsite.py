@@ -117,14 +117,16 @@ def _check_events(sc):
 
 def check(sc):
     """Validate a scenario dict; returns (config, events sorted by time)."""
-    config._keys(sc, ("duration", "mains_hz", "voltage", "site", "chargers", "control", "events"),
+    config._keys(sc, ("duration", "mains_hz", "voltage", "site", "chargers", "control", "events", "mqtt"),
                  "scenario")
     config._num(sc.get("duration"), "duration", 1, 7 * 86400)
     if sc.get("mains_hz", 50) not in (50, 60):
         raise config.ConfigError("mains_hz: 50 or 60")
     config._num(sc.get("voltage", 230), "voltage", 100, 480)
-    cfg = config.validate({"site": sc.get("site"), "chargers": sc.get("chargers", []),
-                           "control": sc.get("control", {})})
+    cfg = {"site": sc.get("site"), "chargers": sc.get("chargers", []), "control": sc.get("control", {})}
+    if "mqtt" in sc:
+        cfg["mqtt"] = sc["mqtt"]
+    cfg = config.validate(cfg)
     return cfg, _check_events(sc)
 
 
@@ -220,7 +222,49 @@ class Sim:
             now += self.period_ms
 
 
-def main(path):
+class ScaledClock:
+    """time's ticks, running `speed` times faster (simulated milliseconds)."""
+
+    def __init__(self, speed):
+        import time
+        self.time = time
+        self.speed = speed
+        self.t0 = time.ticks_ms()
+
+    def ticks_ms(self):
+        return int(self.time.ticks_diff(self.time.ticks_ms(), self.t0) * self.speed)
+
+    def ticks_diff(self, a, b):
+        return a - b
+
+    def ticks_add(self, a, b):
+        return a + b
+
+
+def live(sim, speed, out, state_dir):
+    """Run in (scaled) real time with the hub's services: MQTT, commands, energy."""
+    import time
+    import services
+    clock = ScaledClock(speed)
+    sv = services.Services(sim.hub, sim.cfg, clock, state_dir + "state.json", state_dir + "energy.json",
+                           sim.voltage, state_dir)
+    nxt = 0
+    while nxt <= sim.duration_ms:
+        wall = time.ticks_ms()
+        actual, measured, offers = sim.step(nxt)
+        rec = sim.record(nxt, actual, measured, offers)
+        rec["wall_ms"] = wall
+        if sv.link is not None:
+            rec["mqtt"] = {"up": sv.link.up, "connects": sv.link.connects, "sent": sv.link.published}
+        out(rec)
+        sv.period(nxt)
+        nxt += sim.period_ms
+        wait = (nxt - clock.ticks_ms()) / speed
+        if wait > 0:
+            time.sleep_ms(int(wait))
+
+
+def main(path, speed=0, state_dir="/tmp/almhub-sim-"):
     try:
         with open(path) as f:
             sc = json.load(f)
@@ -231,4 +275,7 @@ def main(path):
     except (ValueError, TypeError, KeyError) as e:  # ConfigError is a ValueError; json too
         print("simulate: %s: %s" % (path, e), file=sys.stderr)
         sys.exit(2)
-    sim.run(lambda rec: print(json.dumps(rec)))
+    if speed:
+        live(sim, speed, lambda rec: print(json.dumps(rec)), state_dir)
+    else:
+        sim.run(lambda rec: print(json.dumps(rec)))

@@ -2,6 +2,7 @@
 
     python3 tools/simulate.py SCENARIO.json              # JSON lines, fast as it goes
     python3 tools/simulate.py SCENARIO.json --view 20    # a live view at 20x real time
+    python3 tools/simulate.py SCENARIO.json --view 1 --mqtt 127.0.0.1:1883 [--hub-id demo]
 
 stdout: one JSON object per control period (see README, "Simulator"). A bad
 scenario exits with status 2 and a one-line error. The simulation itself is
@@ -14,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -22,8 +24,9 @@ import mpenv  # noqa: E402
 HEAPSIZE = "2M"
 
 
-def start(path):
-    code = "import simsite\nsimsite.main(%r)\n" % os.path.abspath(path)
+def start(path, live=0, state_dir=None):
+    state_dir = state_dir or tempfile.mkdtemp(prefix="almhub-sim-") + "/"
+    code = "import simsite\nsimsite.main(%r, %r, %r)\n" % (os.path.abspath(path), live, state_dir)
     return mpenv.popen(["-X", "heapsize=" + HEAPSIZE, "-c", code],
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -53,8 +56,33 @@ def main(argv=None):
     ap.add_argument("scenario")
     ap.add_argument("--view", type=float, metavar="SPEED", default=0,
                     help="draw a live view at SPEED x real time")
+    ap.add_argument("--live", type=float, metavar="SPEED", default=0,
+                    help="run the hub in SPEED x real time with its services (MQTT, commands)")
+    ap.add_argument("--mqtt", metavar="HOST:PORT", help="broker for the simulated hub (implies --live)")
+    ap.add_argument("--hub-id", default="sim", help="the hub's id in MQTT topics (default sim)")
+    ap.add_argument("--state-dir", help="where the hub keeps state.json, energy.json and captures "
+                    "(default: a new temporary folder)")
     args = ap.parse_args(argv)
-    proc = start(args.scenario)
+    path = args.scenario
+    if args.mqtt:
+        host, _, port = args.mqtt.rpartition(":")
+        try:
+            with open(path) as f:
+                sc = json.load(f)
+            sc["mqtt"] = {"host": host or "127.0.0.1", "port": int(port), "hub_id": args.hub_id}
+        except (OSError, ValueError) as e:
+            print("simulate: %s: %s" % (path, e), file=sys.stderr)
+            return 2
+        tmp = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
+        json.dump(sc, tmp)
+        tmp.close()
+        path = tmp.name
+        args.live = args.live or args.view or 1
+    if args.live:
+        args.view = args.view and 1e9   # the firmware keeps time itself
+    if args.state_dir:
+        args.state_dir = os.path.join(os.path.abspath(args.state_dir), "")
+    proc = start(path, args.live, args.state_dir)
     last_t = None
     events = []
     wall0 = time.monotonic()
@@ -68,7 +96,11 @@ def main(argv=None):
         delay = due - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-        sys.stdout.write("\x1b[H\x1b[J" + render(rec, events) + "\n")
+        screen = render(rec, events)
+        if "mqtt" in rec:
+            screen += "\n\nmqtt %s  (connects %d, telemetry sent %d)" % (
+                "up" if rec["mqtt"]["up"] else "DOWN", rec["mqtt"]["connects"], rec["mqtt"]["sent"])
+        sys.stdout.write("\x1b[H\x1b[J" + screen + "\n")
         sys.stdout.flush()
         last_t = rec["t"]
     err = proc.stderr.read()

@@ -1,0 +1,177 @@
+"""Commands from the network: checked whole, applied only within the hard limits.
+
+    res = commands.handle(payload_bytes, hub.ctl, hard, overrides)  # -> dict reply
+
+Pure logic. A command is a JSON object {"cmd": NAME, "id": optional echo, ...}:
+
+    {"cmd": "set_limit", "limit": 32}           site limit, A (or one per phase)
+    {"cmd": "set_margin", "margin": 4}          A kept free below the limit
+    {"cmd": "set_max", "charger": "bay1", "max": 16}
+    {"cmd": "pause", "charger": "bay1"}  /  {"cmd": "resume", "charger": "bay1"}
+    {"cmd": "priority", "charger": "bay1", "priority": 2}
+    {"cmd": "status"}                           the reply carries a status dump
+    {"cmd": "capture"}                          record the next burst for replay
+
+Safety rule 3: nothing from the network raises a limit above the device's own
+configuration file (the breaker ratings), which only physical access changes:
+a limit or a charger's max can go down and back up to the configured value,
+never above; the margin can grow but not shrink below the configured one.
+Anything malformed, oversized, unknown or out of range is refused with an
+error and changes nothing. `overrides` (a dict) records what commands set, so
+it can be saved and survive a reboot.
+"""
+
+import json
+
+MAX_BYTES = 512
+NAMES = ("set_limit", "set_margin", "set_max", "pause", "resume", "priority", "status", "capture")
+_KEYS = {
+    "set_limit": ("limit",), "set_margin": ("margin",), "set_max": ("charger", "max"),
+    "pause": ("charger",), "resume": ("charger",), "priority": ("charger", "priority"),
+    "status": (), "capture": (),
+}
+
+
+class Refused(Exception):
+    pass
+
+
+class Hard:
+    """The hard limits: what the configuration file says."""
+
+    def __init__(self, cfg):
+        site = cfg["site"]
+        n = len(site["phases"])
+        lim = site["limit"]
+        self.limit = list(lim) if isinstance(lim, list) else [lim] * n
+        self.margin = site.get("margin", 0)
+        self.max = dict((c["id"], c.get("max", 32)) for c in cfg.get("chargers", []))
+        self.min = dict((c["id"], c.get("min", 6)) for c in cfg.get("chargers", []))
+
+
+def _number(v, name):
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v:
+        raise Refused("%s: expected a number" % name)
+    return v
+
+
+def _int(v, name):
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise Refused("%s: expected a whole number" % name)
+    return v
+
+
+def parse(payload):
+    """The command dict of a payload, or Refused saying why."""
+    if not isinstance(payload, (bytes, bytearray, str)) or len(payload) > MAX_BYTES:
+        raise Refused("payload over %d bytes" % MAX_BYTES)
+    try:
+        cmd = json.loads(payload)
+    except (ValueError, UnicodeError):
+        raise Refused("not JSON")
+    if not isinstance(cmd, dict):
+        raise Refused("expected a JSON object")
+    name = cmd.get("cmd")
+    if name not in NAMES:
+        raise Refused("unknown cmd %r" % (name,) if isinstance(name, str) else "cmd missing")
+    for k in cmd:
+        if k not in ("cmd", "id") and k not in _KEYS[name]:
+            raise Refused("%s: unknown key %r" % (name, k))
+    for k in _KEYS[name]:
+        if k not in cmd:
+            raise Refused("%s: %s missing" % (name, k))
+    rid = cmd.get("id")
+    if rid is not None and not (isinstance(rid, (int, str)) and not isinstance(rid, bool)
+                                and len(str(rid)) <= 32):
+        raise Refused("id: a number or a string of up to 32 characters")
+    return cmd
+
+
+def _charger(ctl, cmd):
+    cid = cmd["charger"]
+    for i, ch in enumerate(ctl.site.chargers):
+        if ch.id == cid:
+            return i, ch
+    raise Refused("no charger %r" % (cid,))
+
+
+def apply(cmd, ctl, hard, overrides):
+    """Apply a parsed command to the controller (all checks first)."""
+    name = cmd["cmd"]
+    if name == "set_limit":
+        v = cmd["limit"]
+        vals = v if isinstance(v, list) else [v] * len(hard.limit)
+        if len(vals) != len(hard.limit):
+            raise Refused("limit: one number per phase (%d)" % len(hard.limit))
+        for i, x in enumerate(vals):
+            _number(x, "limit")
+            if not 0 <= x <= hard.limit[i]:
+                raise Refused("limit: %r A is outside 0..%r A (the configured limit)" % (x, hard.limit[i]))
+            if x < ctl.margin_a:
+                raise Refused("limit: %r A is below the margin %r A" % (x, ctl.margin_a))
+        ctl.limit_a = list(vals)
+        overrides["limit"] = list(vals)
+    elif name == "set_margin":
+        x = _number(cmd["margin"], "margin")
+        if not hard.margin <= x <= min(ctl.limit_a):
+            raise Refused("margin: %r A is outside %r..%r A" % (x, hard.margin, min(ctl.limit_a)))
+        ctl.margin_a = x
+        overrides["margin"] = x
+    elif name == "set_max":
+        i, ch = _charger(ctl, cmd)
+        x = _int(cmd["max"], "max")
+        if not ch.min_a <= x <= hard.max[ch.id]:
+            raise Refused("max: %r A is outside %d..%d A for %s" % (x, ch.min_a, hard.max[ch.id], ch.id))
+        ctl.user_max[i] = x
+        overrides.setdefault("max", {})[ch.id] = x
+    elif name in ("pause", "resume"):
+        i, ch = _charger(ctl, cmd)
+        ctl.enabled[i] = name == "resume"
+        overrides.setdefault("paused", {})[ch.id] = name == "pause"
+    elif name == "priority":
+        i, ch = _charger(ctl, cmd)
+        x = _int(cmd["priority"], "priority")
+        if not -100 <= x <= 100:
+            raise Refused("priority: %r is outside -100..100" % x)
+        ch.priority = x
+        overrides.setdefault("priority", {})[ch.id] = x
+
+
+def restore(overrides, ctl, hard):
+    """Re-apply saved overrides at boot; any that no longer fits is dropped."""
+    kept = {}
+    cmds = []
+    if "limit" in overrides:
+        cmds.append({"cmd": "set_limit", "limit": overrides["limit"]})
+    if "margin" in overrides:
+        cmds.append({"cmd": "set_margin", "margin": overrides["margin"]})
+    for key, cmd, arg in (("max", "set_max", "max"), ("priority", "priority", "priority")):
+        for cid, v in (overrides.get(key) or {}).items():
+            cmds.append({"cmd": cmd, "charger": cid, arg: v})
+    for cid, paused in (overrides.get("paused") or {}).items():
+        cmds.append({"cmd": "pause" if paused else "resume", "charger": cid})
+    for cmd in cmds:
+        try:
+            apply(cmd, ctl, hard, kept)
+        except (Refused, KeyError, TypeError, AttributeError):
+            pass
+    return kept
+
+
+def handle(payload, ctl, hard, overrides):
+    """(reply dict, the applied command or None) for one command payload."""
+    try:
+        cmd = parse(payload)
+    except Refused as e:
+        return {"ok": False, "error": str(e)}, None
+    reply = {"cmd": cmd["cmd"]}
+    if "id" in cmd:
+        reply["id"] = cmd["id"]
+    try:
+        apply(cmd, ctl, hard, overrides)
+    except Refused as e:
+        reply["ok"] = False
+        reply["error"] = str(e)
+        return reply, None
+    reply["ok"] = True
+    return reply, cmd

@@ -1,0 +1,180 @@
+"""MQTT for the hub, with umqtt.simple, that never holds up the control loop.
+
+    link = Link({"host": "192.168.1.5"}, "hub1", on_cmd, time)
+    link.service(now_ms)       # once a period, after the control step
+
+umqtt.simple blocks: connect() and every read and write wait as long as the
+socket lets them, and wait_msg() switches the socket back to blocking mode
+(forever, on a half-open connection). So the socket handed to it is a
+wrapper whose "blocking" always means a timeout of timeout_ms, the broker's
+address is resolved once, telemetry is QoS 0, and any error drops the
+connection; reconnects are spaced by backoff.delay_ms(). The longest any
+call can wait is one timeout, which fits the control period's slack and the
+watchdog. A dead broker that keeps the TCP connection open (paused, or a lost
+Wi-Fi link) is found by pings: no byte from it in 2.5 ping intervals and the
+connection is dropped.
+"""
+
+import json
+import socket
+
+import backoff
+import telemetry
+
+try:
+    from umqtt.simple import MQTTClient, MQTTException
+    import umqtt.simple as _umqtt
+except ImportError:  # the hub controls without MQTT too
+    MQTTClient = MQTTException = _umqtt = None
+
+
+class _Sock:
+    """A socket for umqtt.simple whose blocking mode is a timeout."""
+
+    def __init__(self, timeout_s, clock):
+        self.s = socket.socket()
+        self.t = timeout_s
+        self.clock = clock
+        self.last_rx = clock.ticks_ms()
+        self.s.settimeout(timeout_s)
+
+    def connect(self, addr):
+        self.s.connect(addr)
+
+    def setblocking(self, flag):
+        if flag:
+            self.s.settimeout(self.t)
+        else:
+            self.s.setblocking(False)
+
+    def read(self, n):
+        data = self.s.read(n)
+        if data:
+            self.last_rx = self.clock.ticks_ms()
+        return data
+
+    def write(self, buf, n=None):
+        return self.s.write(buf if n is None else memoryview(buf)[:n])
+
+    def close(self):
+        self.s.close()
+
+
+class _SocketModule:
+    """What umqtt.simple sees as `socket`: timeout sockets, a resolved address."""
+
+    def __init__(self, link):
+        self.link = link
+
+    def socket(self):
+        s = _Sock(self.link.timeout_ms / 1000, self.link.clock)
+        self.link.sock = s
+        return s
+
+    def getaddrinfo(self, host, port):
+        return self.link.addr
+
+
+class Link:
+    def __init__(self, cfg, hub_id, on_cmd, clock, timeout_ms=150):
+        self.host = cfg.get("host", "127.0.0.1")
+        self.port = cfg.get("port", 1883)
+        self.user = cfg.get("user")
+        self.password = cfg.get("password")
+        self.keepalive_s = cfg.get("keepalive", 30)
+        self.ping_ms = cfg.get("ping_ms", 5000)
+        self.telemetry_ms = cfg.get("telemetry_ms", 5000)
+        self.hub_id = hub_id
+        self.on_cmd = on_cmd
+        self.clock = clock
+        self.timeout_ms = timeout_ms
+        self.client = None
+        self.sock = None
+        self.addr = None
+        self.up = False
+        self.attempt = 0
+        self.retry_at = None
+        self.pinged = None
+        self.sent_at = None
+        self.outbox = []        # (topic, payload, retain): replies and events
+        self.connects = 0
+        self.drops = 0
+        self.published = 0
+        self.status_topic = telemetry.topic(hub_id, "status")
+        self.cmd_topic = telemetry.topic(hub_id, "cmd")
+
+    # -- connection ---------------------------------------------------------
+    def _resolve(self):
+        if self.addr is None:
+            self.addr = socket.getaddrinfo(self.host, self.port)  # once: it blocks
+        return self.addr
+
+    def _connect(self, now, discovery):
+        self._resolve()
+        c = MQTTClient(self.hub_id, self.host, self.port, self.user, self.password,
+                       keepalive=self.keepalive_s)
+        c.set_last_will(self.status_topic, b"offline", retain=True)
+        c.set_callback(self._msg)
+        _umqtt.socket = _SocketModule(self)
+        self.client = c
+        c.connect()
+        c.subscribe(self.cmd_topic)
+        c.publish(self.status_topic, b"online", retain=True)
+        for t, p in discovery():
+            c.publish(t, p, retain=True)
+        self.up = True
+        self.attempt = 0
+        self.connects += 1
+        self.pinged = now
+        self.sent_at = None
+
+    def _down(self, now):
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+        self.sock = self.client = None
+        if self.up:
+            self.drops += 1
+        self.up = False
+        self.retry_at = self.clock.ticks_add(now, backoff.delay_ms(self.attempt, now))
+        self.attempt += 1
+
+    def _msg(self, topic, msg):
+        reply = self.on_cmd(msg)
+        self.outbox.append((telemetry.topic(self.hub_id, "cmd/result"), json.dumps(reply), False))
+
+    # -- each period --------------------------------------------------------
+    def service(self, now, telemetry_fn, discovery_fn):
+        """Receive commands, send what is due. Returns quickly, whatever the broker does."""
+        td = self.clock.ticks_diff
+        if MQTTClient is None:
+            return
+        if not self.up:
+            if self.retry_at is None or td(now, self.retry_at) >= 0:
+                try:
+                    self._connect(now, discovery_fn)
+                except (OSError, MQTTException, IndexError, AssertionError, TypeError):
+                    self._down(now)
+            return
+        try:
+            for _ in range(4):            # a few commands a period, no more
+                if self.client.check_msg() is None:
+                    break
+            self.sock.setblocking(True)   # wait_msg leaves it blocking; make that a timeout
+            while self.outbox:
+                t, p, r = self.outbox.pop(0)
+                self.client.publish(t, p, r)
+            if self.sent_at is None or td(now, self.sent_at) >= self.telemetry_ms:
+                t, p = telemetry_fn()
+                self.client.publish(t, p)
+                self.published += 1
+                self.sent_at = now
+            if td(now, self.pinged) >= self.ping_ms:
+                self.client.ping()
+                self.pinged = now
+            if td(now, self.sock.last_rx) > self.ping_ms * 5 // 2:
+                raise OSError(110)        # ETIMEDOUT: the broker stopped answering
+        except (OSError, MQTTException, IndexError, AssertionError, TypeError):
+            self._down(now)

@@ -1,0 +1,71 @@
+"""Files on the board's flash that must never be left half-written.
+
+    store.save_json("state.json", {"limit": [32]})    # old or new, never broken
+    data = store.load_json("state.json", {})           # default if missing or bad
+
+A write goes to NAME.new, is flushed and closed, then renamed over NAME.
+LittleFS (the default filesystem of the ESP32 and RP2040 ports) renames
+atomically, so a power cut at any moment leaves either the old file or the
+new one under NAME; a stray NAME.new is only ever a half-finished write and is
+ignored. `fs` is the os module, handed in so tests can cut the power.
+
+Energy counters change every period but are written sparingly (flash wear):
+at most every `every_ms`, and only when they changed.
+"""
+
+import json
+import os
+
+
+def save_json(path, data, fs=os):
+    tmp = path + ".new"
+    with open(tmp, "w") as f:
+        f.write(json.dumps(data))
+        f.flush()
+    fs.rename(tmp, path)
+
+
+def load_json(path, default=None):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return default
+
+
+class Energy:
+    """Delivered energy per charger (Wh), kept across reboots."""
+
+    def __init__(self, path, ids, every_ms=600000, fs=os):
+        self.path = path
+        self.fs = fs
+        self.every_ms = every_ms
+        saved = load_json(path, {})
+        if not isinstance(saved, dict):
+            saved = {}
+        self.wh = {}
+        for i in ids:
+            v = saved.get(i, 0.0)
+            self.wh[i] = float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 else 0.0
+        self.dirty = False
+        self.saved_at = None
+        self.writes = 0
+
+    def add(self, cid, wh):
+        if wh > 0:
+            self.wh[cid] += wh
+            self.dirty = True
+
+    def maybe_save(self, now, ticks_diff, force=False):
+        if not self.dirty:
+            return False
+        if not force and self.saved_at is not None and ticks_diff(now, self.saved_at) < self.every_ms:
+            return False
+        if self.saved_at is None and not force:
+            self.saved_at = now   # the first interval starts at boot
+            return False
+        save_json(self.path, dict((k, round(v, 1)) for k, v in self.wh.items()), self.fs)
+        self.saved_at = now
+        self.dirty = False
+        self.writes += 1
+        return True
