@@ -7,7 +7,7 @@ A write goes to NAME.new, is flushed and closed, then renamed over NAME.
 LittleFS (the default filesystem of the ESP32 and RP2040 ports) renames
 atomically, so a power cut at any moment leaves either the old file or the
 new one under NAME; a stray NAME.new is only ever a half-finished write and is
-ignored. `fs` is the os module, handed in so tests can cut the power.
+ignored. `fs` (open, rename) is the flash; tests hand in one that loses power.
 
 Energy counters change every period but are written sparingly (flash wear):
 at most every `every_ms`, and only when they changed.
@@ -17,18 +17,36 @@ import json
 import os
 
 
-def save_json(path, data, fs=os):
+class _Flash:
+    """The board's own filesystem."""
+
+    def open(self, path, mode):
+        return open(path, mode)
+
+    def rename(self, old, new):
+        os.rename(old, new)
+
+
+FLASH = _Flash()
+
+
+def save_json(path, data, fs=FLASH):
     tmp = path + ".new"
-    with open(tmp, "w") as f:
+    f = fs.open(tmp, "w")
+    try:
         f.write(json.dumps(data))
-        f.flush()
+    finally:
+        f.close()
     fs.rename(tmp, path)
 
 
-def load_json(path, default=None):
+def load_json(path, default=None, fs=FLASH):
     try:
-        with open(path) as f:
-            return json.load(f)
+        f = fs.open(path, "r")
+        try:
+            return json.loads(f.read())
+        finally:
+            f.close()
     except (OSError, ValueError):
         return default
 
@@ -36,11 +54,11 @@ def load_json(path, default=None):
 class Energy:
     """Delivered energy per charger (Wh), kept across reboots."""
 
-    def __init__(self, path, ids, every_ms=600000, fs=os):
+    def __init__(self, path, ids, every_ms=600000, fs=FLASH):
         self.path = path
         self.fs = fs
         self.every_ms = every_ms
-        saved = load_json(path, {})
+        saved = load_json(path, {}, fs)
         if not isinstance(saved, dict):
             saved = {}
         self.wh = {}

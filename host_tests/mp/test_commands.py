@@ -1,0 +1,93 @@
+"""commands: each command, every refusal, the hard limits, restore after reboot."""
+import json
+
+import commands
+import control
+from mpunit import eq, ok
+
+CFG = {"site": {"phases": ["L1", "L2", "L3"], "limit": 40, "margin": 2},
+       "chargers": [{"id": "bay1", "max": 32}, {"id": "bay2", "min": 8, "max": 16}]}
+
+
+def setup():
+    ctl = control.Controller(CFG["site"], CFG["chargers"])
+    return ctl, commands.Hard(CFG), {}
+
+
+def snapshot(ctl):
+    return (list(ctl.limit_a), ctl.margin_a, list(ctl.user_max), list(ctl.enabled),
+            [c.priority for c in ctl.site.chargers])
+
+
+def test_each_command_works():
+    ctl, hard, ov = setup()
+    for payload, check in (
+        ({"cmd": "set_limit", "limit": 30}, lambda: ctl.limit_a == [30, 30, 30]),
+        ({"cmd": "set_limit", "limit": [30, 25, 40]}, lambda: ctl.limit_a == [30, 25, 40]),
+        ({"cmd": "set_limit", "limit": 40}, lambda: ctl.limit_a == [40, 40, 40]),  # back up to the hard limit
+        ({"cmd": "set_margin", "margin": 5}, lambda: ctl.margin_a == 5),
+        ({"cmd": "set_max", "charger": "bay1", "max": 16}, lambda: ctl.user_max[0] == 16),
+        ({"cmd": "pause", "charger": "bay2"}, lambda: ctl.enabled[1] is False),
+        ({"cmd": "resume", "charger": "bay2"}, lambda: ctl.enabled[1] is True),
+        ({"cmd": "priority", "charger": "bay2", "priority": 3}, lambda: ctl.site.chargers[1].priority == 3),
+        ({"cmd": "status", "id": "x1"}, lambda: True),
+    ):
+        reply, cmd = commands.handle(json.dumps(payload), ctl, hard, ov)
+        eq(reply["ok"], True, "%r: %r" % (payload, reply))
+        ok(check(), "%r had no effect" % payload)
+    eq(commands.handle('{"cmd": "status", "id": 7}', ctl, hard, ov)[0]["id"], 7)
+
+
+def test_refusals_change_nothing():
+    ctl, hard, ov = setup()
+    before = snapshot(ctl)
+    for payload, why in (
+        ('{"cmd": "set_limit", "limit": 41}', "configured limit"),       # above the breaker
+        ('{"cmd": "set_limit", "limit": [30, 30, 63]}', "configured limit"),
+        ('{"cmd": "set_limit", "limit": [30, 30]}', "one number per phase"),
+        ('{"cmd": "set_limit", "limit": 1}', "below the margin"),
+        ('{"cmd": "set_limit", "limit": "40"}', "number"),
+        ('{"cmd": "set_limit", "limit": true}', "number"),
+        ('{"cmd": "set_limit"}', "missing"),
+        ('{"cmd": "set_margin", "margin": 1}', "outside"),               # below the configured margin
+        ('{"cmd": "set_max", "charger": "bay2", "max": 20}', "outside"),  # above its config max
+        ('{"cmd": "set_max", "charger": "bay2", "max": 6}', "outside"),   # below its min
+        ('{"cmd": "set_max", "charger": "bay9", "max": 10}', "no charger"),
+        ('{"cmd": "set_max", "charger": "bay1", "max": 10.5}', "whole number"),
+        ('{"cmd": "pause", "charger": 3}', "no charger"),
+        ('{"cmd": "priority", "charger": "bay1", "priority": 1000}', "outside"),
+        ('{"cmd": "reboot"}', "unknown cmd"),
+        ('{"limit": 30}', "cmd missing"),
+        ('{"cmd": "pause", "charger": "bay1", "extra": 1}', "unknown key"),
+        ('{"cmd": "status", "id": [1]}', "id"),
+        ('[1, 2]', "object"),
+        ('not json', "not JSON"),
+        ('', "not JSON"),
+        ('{"cmd": "set_limit", "limit": 30' + ' ' * 600 + '}', "over 512 bytes"),
+        (b'\xff\xfe\x00', "not JSON"),
+    ):
+        reply, cmd = commands.handle(payload, ctl, hard, ov)
+        eq(reply["ok"], False, payload)
+        ok(why in reply["error"], "%r: %r" % (payload, reply["error"]))
+        eq(cmd, None)
+    eq(snapshot(ctl), before)
+    eq(ov, {})
+
+
+def test_overrides_restore_within_hard_limits():
+    ctl, hard, ov = setup()
+    for p in ({"cmd": "set_limit", "limit": 30}, {"cmd": "pause", "charger": "bay1"},
+              {"cmd": "set_max", "charger": "bay2", "max": 10}):
+        commands.handle(json.dumps(p), ctl, hard, ov)
+    saved = json.loads(json.dumps(ov))
+    ctl2, hard2, _ = setup()
+    kept = commands.restore(saved, ctl2, hard2)
+    eq(snapshot(ctl2), snapshot(ctl))
+    eq(kept, saved)
+    # the configuration was changed by hand since: a saved value above it is dropped
+    saved["limit"] = [60, 60, 60]
+    saved["max"]["gone"] = 10
+    ctl3, hard3, _ = setup()
+    kept = commands.restore(saved, ctl3, hard3)
+    eq(ctl3.limit_a, [40, 40, 40])
+    ok("limit" not in kept and "gone" not in kept.get("max", {}), "dropped: %r" % kept)

@@ -1,0 +1,51 @@
+"""store: a power cut at every point of a write leaves the old file or the new one."""
+import json
+
+import store
+from fake_flash import FakeFlash, PowerCut
+from mpunit import eq, ok
+
+OLD = {"limit": [40, 40, 40], "paused": {"bay1": False}}
+NEW = {"limit": [25, 25, 25], "paused": {"bay1": True}, "max": {"bay2": 16}}
+
+
+def test_power_cut_at_every_step_of_a_write():
+    total = FakeFlash({"state.json": json.dumps(OLD).encode()})
+    store.save_json("state.json", NEW, total)
+    steps = total.ops
+    ok(steps > len(json.dumps(NEW)), "every byte is a step")
+    for cut in range(steps + 1):
+        fl = FakeFlash({"state.json": json.dumps(OLD).encode()}, cut_after=cut)
+        try:
+            store.save_json("state.json", NEW, fl)
+            done = True
+        except PowerCut:
+            done = False
+        fl.cut_after = None   # power is back: boot reads the file
+        got = store.load_json("state.json", None, fl)
+        ok(got in (OLD, NEW), "cut after %d steps left %r" % (cut, fl.files.get("state.json")))
+        eq(got, NEW if done else got)
+        if not done and cut < steps:
+            eq(got, OLD, "the new file only takes over with the rename (cut %d)" % cut)
+
+
+def test_missing_or_broken_file_gives_the_default():
+    fl = FakeFlash({"bad.json": b"{\"lim"})
+    eq(store.load_json("none.json", {"d": 1}, fl), {"d": 1})
+    eq(store.load_json("bad.json", {}, fl), {})
+
+
+def test_energy_is_written_sparingly_and_survives_a_reboot():
+    fl = FakeFlash()
+    td = lambda a, b: a - b
+    e = store.Energy("energy.json", ["a", "b"], every_ms=600000, fs=fl)
+    for t in range(0, 3600000, 500):   # an hour of 500 ms periods, charging
+        e.add("a", 1.0)
+        e.maybe_save(t, td)
+    ok(e.writes <= 6, "%d writes in an hour" % e.writes)
+    e.maybe_save(3600000, td, force=True)
+    again = store.Energy("energy.json", ["a", "b", "c"], fs=fl)
+    ok(abs(again.wh["a"] - 7200.0) < 0.2, "Wh after reboot %r" % again.wh["a"])
+    eq(again.wh["c"], 0.0)
+    fl.files["energy.json"] = b'{"a": -5, "b": "x"}'
+    eq(store.Energy("energy.json", ["a", "b"], fs=fl).wh, {"a": 0.0, "b": 0.0})
