@@ -73,10 +73,10 @@ def parse(payload):
         raise Refused("expected a JSON object")
     name = cmd.get("cmd")
     if name not in NAMES:
-        raise Refused("unknown cmd %r" % (name,) if isinstance(name, str) else "cmd missing")
+        raise Refused("unknown cmd %s" % _short(name) if isinstance(name, str) else "cmd missing")
     for k in cmd:
         if k not in ("cmd", "id") and k not in _KEYS[name]:
-            raise Refused("%s: unknown key %r" % (name, k))
+            raise Refused("%s: unknown key %s" % (name, _short(k)))
     for k in _KEYS[name]:
         if k not in cmd:
             raise Refused("%s: %s missing" % (name, k))
@@ -92,7 +92,13 @@ def _charger(ctl, cmd):
     for i, ch in enumerate(ctl.site.chargers):
         if ch.id == cid:
             return i, ch
-    raise Refused("no charger %r" % (cid,))
+    raise Refused("no charger %s" % _short(cid))
+
+
+def _short(v):
+    """A value for an error message, cut short: errors echo what the network sent."""
+    r = repr(v)
+    return r if len(r) <= 40 else r[:37] + "..."
 
 
 def apply(cmd, ctl, hard, overrides):

@@ -1,0 +1,285 @@
+"""End to end: the simulated hub on the unix port against a real mosquitto on loopback."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from conftest import ROOT
+
+SIMULATE = os.path.join(ROOT, "tools", "simulate.py")
+PERIOD_S = 0.5
+
+
+def scenario(tmp_path, duration, chargers=3):
+    sc = {"duration": duration, "mains_hz": 50, "voltage": 230,
+          "site": {"phases": ["L1", "L2", "L3"], "limit": 40, "margin": 2, "fallback": 18},
+          "chargers": [{"id": "bay%d" % i, "phases": ["L1"], "min": 6, "max": 32} for i in range(1, chargers + 1)],
+          "control": {"holdoff_ms": 2000},
+          "events": [{"t": 0, "load": {"L1": 5, "L2": 3, "L3": 4}}] +
+                    [{"t": 1, "plug": "bay%d" % i, "ev_max": 32, "kwh": 100} for i in range(1, chargers + 1)]}
+    p = tmp_path / "live.json"
+    p.write_text(json.dumps(sc))
+    return p
+
+
+class LiveHub:
+    """tools/simulate.py --live 1 --mqtt: the hub in real time, records collected."""
+
+    def __init__(self, tmp_path, broker, duration, hub_id="t1"):
+        self.state = tmp_path / "state"
+        self.state.mkdir(exist_ok=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, SIMULATE, str(scenario(tmp_path, duration)), "--live", "1",
+             "--mqtt", "127.0.0.1:%d" % broker.port, "--hub-id", hub_id, "--state-dir", str(self.state)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        self.records = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.records.append(json.loads(line))
+
+    def wait(self, timeout):
+        self.proc.wait(timeout)
+        self.reader.join(5)
+        return self.proc.returncode
+
+    def kill(self):
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def last(self):
+        return self.records[-1] if self.records else None
+
+
+class Listener:
+    """A CPython client (paho-mqtt) that records everything under a topic filter."""
+
+    def __init__(self, broker, *filters):
+        self.msgs = []
+        self.lock = threading.Lock()
+        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        self.c.on_message = self._on
+        self.c.on_connect = lambda c, u, f, rc, p: [c.subscribe(t) for t in filters]
+        self.c.reconnect_delay_set(0.2, 1)
+        self.c.connect("127.0.0.1", broker.port)
+        self.c.loop_start()
+
+    def _on(self, c, u, m):
+        with self.lock:
+            self.msgs.append((time.monotonic(), m.topic, m.payload, m.retain))
+
+    def of(self, topic):
+        with self.lock:
+            return [(t, p, r) for t, tp, p, r in self.msgs if tp == topic]
+
+    def wait_for(self, topic, pred=lambda p: True, timeout=20):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            for t, p, r in self.of(topic):
+                if pred(p):
+                    return p
+            time.sleep(0.05)
+        raise AssertionError("no %s within %s s" % (topic, timeout))
+
+    def send(self, topic, payload):
+        self.c.publish(topic, payload)
+
+    def close(self):
+        self.c.loop_stop()
+        self.c.disconnect()
+
+
+def test_telemetry_status_will_and_discovery(tmp_path, broker):
+    hub = LiveHub(tmp_path, broker, duration=60)
+    try:
+        lis = Listener(broker, "almhub/t1/#", "homeassistant/#")
+        lis.wait_for("almhub/t1/status", lambda p: p == b"online")
+        tel = json.loads(lis.wait_for("almhub/t1/telemetry", timeout=15))
+        assert set(tel["phases"]) == {"L1", "L2", "L3"} and set(tel["chargers"]) == {"bay1", "bay2", "bay3"}
+        for ph in tel["phases"].values():
+            assert set(ph) >= {"a", "limit", "sensor"}
+        for ch in tel["chargers"].values():
+            assert set(ch) >= {"a", "duty", "state", "kwh"}
+        # telemetry every few seconds
+        time.sleep(11)
+        times = [t for t, p, r in lis.of("almhub/t1/telemetry")]
+        assert len(times) >= 3 and all(3.5 <= b - a <= 6.5 for a, b in zip(times, times[1:])), times
+        # a late subscriber gets the retained status and discovery
+        late = Listener(broker, "almhub/t1/status", "homeassistant/#")
+        assert late.wait_for("almhub/t1/status") == b"online"
+        time.sleep(1)
+        disc = [m for m in late.msgs if m[1].startswith("homeassistant/")]
+        assert len(disc) == 1 + 2 * 3 + 3 * 3 and all(m[3] for m in disc)
+        for _, topic, payload, _ in disc:
+            cfg = json.loads(payload)
+            assert {"name", "unique_id", "state_topic", "device"} <= set(cfg), topic
+        late.close()
+        # the hub dies without a word: the broker publishes its last will
+        hub.kill()
+        lis.wait_for("almhub/t1/status", lambda p: p == b"offline", timeout=10)
+        again = Listener(broker, "almhub/t1/status")
+        assert again.wait_for("almhub/t1/status") == b"offline"   # retained
+        again.close()
+        lis.close()
+    finally:
+        if hub.proc.poll() is None:
+            hub.kill()
+
+
+def offers(rec):
+    return {c: ch["offered"] for c, ch in rec["chargers"].items()}
+
+
+def test_each_command_over_mqtt(tmp_path, broker):
+    hub = LiveHub(tmp_path, broker, duration=90)
+    lis = Listener(broker, "almhub/t1/cmd/result", "almhub/t1/status")
+    try:
+        lis.wait_for("almhub/t1/status", lambda p: p == b"online")
+        time.sleep(18)   # hold-off, then the ramp up
+        assert sum(offers(hub.last()).values()) >= 30
+
+        def cmd(payload, want_ok=True):
+            rid = random.randrange(1 << 30)
+            payload = dict(payload, id=rid)
+            lis.send("almhub/t1/cmd", json.dumps(payload))
+            reply = json.loads(lis.wait_for("almhub/t1/cmd/result", lambda p: json.loads(p).get("id") == rid))
+            assert reply["ok"] is want_ok, reply
+            return reply
+
+        cmd({"cmd": "set_limit", "limit": 60}, want_ok=False)       # above the hard limit
+        assert "configured limit" in cmd({"cmd": "set_limit", "limit": 41}, want_ok=False)["error"]
+        cmd({"cmd": "set_limit", "limit": 25})
+        time.sleep(1.5)
+        assert sum(offers(hub.last()).values()) <= 25 - 2 - 5      # cut at once
+        cmd({"cmd": "pause", "charger": "bay1"})
+        time.sleep(1.5)
+        rec = hub.last()
+        assert rec["chargers"]["bay1"]["offered"] == 0 and rec["chargers"]["bay1"]["duty"] == 0.0  # state F
+        cmd({"cmd": "resume", "charger": "bay1"})
+        cmd({"cmd": "set_max", "charger": "bay2", "max": 8})
+        cmd({"cmd": "set_max", "charger": "bay2", "max": 40}, want_ok=False)
+        cmd({"cmd": "priority", "charger": "bay3", "priority": 2})
+        cmd({"cmd": "set_margin", "margin": 3})
+        time.sleep(8)
+        assert hub.last()["chargers"]["bay2"]["offered"] <= 8
+        status = cmd({"cmd": "status"})
+        assert status["status"]["chargers"]["bay2"]["a"] <= 8 and status["status"]["margin"] == 3
+        cap = cmd({"cmd": "capture"})
+        time.sleep(1.5)
+        assert os.path.exists(cap["file"])
+        r = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "replay.py"), cap["file"], "--rate", "4000",
+                            "--amps-per-count", "0.01107"], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        w = json.loads(r.stdout.splitlines()[0])
+        assert abs(w["channels"]["L1"]["irms"] - hub.last()["phases"]["L1"]["actual"]) < 2
+        # what commands set survives a restart of the hub
+        saved = json.load(open(hub.state / "state.json"))
+        assert saved["limit"] == [25, 25, 25] and saved["max"] == {"bay2": 8} and saved["margin"] == 3
+    finally:
+        lis.close()
+        hub.kill()
+
+
+def hostile_payloads(n, rng):
+    fixed = [b"", b"{", b"null", b"[]", b"\x00" * 100, b"\xff" * 300, b"{" * 400, b"[" * 511,
+             b'{"cmd": "set_limit", "limit": 1e308}', b'{"cmd": "set_limit", "limit": -1e308}',
+             b'{"cmd": "set_limit", "limit": NaN}', b'{"cmd": "set_limit", "limit": Infinity}',
+             b'{"cmd": "set_max", "charger": "bay1", "max": 99999999999999999999999}',
+             b'{"cmd": "pause", "charger": "' + "\u00e9\u4e2d".encode() * 50 + b'"}',
+             b'{"cmd": "status", "id": "' + b"x" * 600 + b'"}', b'{"cmd": {"cmd": "status"}}',
+             b'{"cmd": "set_limit", "limit": [1, 2, 3, 4, 5, 6, 7, 8]}']
+    names = ["set_limit", "set_margin", "set_max", "pause", "resume", "priority", "status", "nope", None, 3]
+    values = [0, -1, 6, 16, 40, 41, 1e9, 2.5, "16", None, True, [], {}, [16, 16, 16], "bay1", "bay9"]
+    for i in range(n):
+        k = rng.random()
+        if k < 0.1:
+            yield fixed[i % len(fixed)]
+        elif k < 0.3:
+            yield bytes(rng.randrange(256) for _ in range(rng.randrange(1, 700)))
+        else:
+            d = {"cmd": rng.choice(names)}
+            for key in rng.sample(["limit", "margin", "charger", "max", "priority", "id", "x"], rng.randrange(4)):
+                d[key] = rng.choice(values)
+            yield json.dumps(d).encode()
+
+
+def test_fuzz_thousands_of_hostile_commands(tmp_path, broker):
+    hub = LiveHub(tmp_path, broker, duration=120)
+    lis = Listener(broker, "almhub/t1/cmd/result", "almhub/t1/status")
+    try:
+        lis.wait_for("almhub/t1/status", lambda p: p == b"online")
+        rng = random.Random(1234)
+        sent = 0
+        for payload in hostile_payloads(2500, rng):
+            lis.send("almhub/t1/cmd", payload)
+            sent += 1
+            if sent % 50 == 0:
+                time.sleep(0.5)     # the hub takes up to 32 commands a period
+        deadline = time.monotonic() + 30
+        while len(lis.of("almhub/t1/cmd/result")) < sent and time.monotonic() < deadline:
+            time.sleep(0.2)
+        replies = [json.loads(p) for t, p, r in lis.of("almhub/t1/cmd/result")]
+        assert len(replies) >= 0.98 * sent, (len(replies), sent)
+        errors = [r for r in replies if not r["ok"]]
+        assert len(errors) > 0.8 * len(replies) and all(r.get("error") for r in errors)
+        assert hub.proc.poll() is None, "the hub died"
+        n = len(hub.records)
+        time.sleep(2)
+        assert len(hub.records) >= n + 3, "control goes on"
+        for rec in hub.records:
+            for ph in rec["phases"].values():
+                assert ph["actual"] <= 40 + 0.01, rec["t"]
+            for c, o in offers(rec).items():
+                assert o == 0 or 6 <= o <= 32
+    finally:
+        lis.close()
+        hub.kill()
+
+
+def test_broker_down_slow_and_paused_control_keeps_time(tmp_path, broker):
+    outage_s, pause_s = 120, 30
+    hub = LiveHub(tmp_path, broker, duration=10 + outage_s + 10 + pause_s + 25)
+    lis = Listener(broker, "almhub/t1/telemetry", "almhub/t1/status")
+    try:
+        lis.wait_for("almhub/t1/telemetry")
+        time.sleep(8)
+        broker.stop()                      # the broker is gone for minutes
+        time.sleep(outage_s)
+        broker.start()                     # same port: the hub must find it again
+        t_back = time.monotonic()
+        lis.wait_for("almhub/t1/telemetry", lambda p: True, timeout=60)
+        got = [t for t, p, r in lis.of("almhub/t1/telemetry") if t > t_back]
+        assert got and got[0] - t_back < 45, "telemetry resumed by itself"
+        time.sleep(8)
+        broker.pause()                     # half-open: TCP up, nobody answers
+        time.sleep(pause_s)
+        broker.resume()
+        t_cont = time.monotonic()
+        deadline = time.monotonic() + 60
+        while not [t for t, p, r in lis.of("almhub/t1/telemetry") if t > t_cont + 1] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert [t for t, p, r in lis.of("almhub/t1/telemetry") if t > t_cont + 1], "resumed after the pause"
+        assert hub.wait(120) == 0
+        walls = [r["wall_ms"] for r in hub.records]
+        periods = [b - a for a, b in zip(walls, walls[1:])]
+        worst = max(abs(p - PERIOD_S * 1000) for p in periods)
+        print("control periods: %d, mean %.1f ms, worst deviation %d ms (%.1f %%)"
+              % (len(periods), sum(periods) / len(periods), worst, 100 * worst / (PERIOD_S * 1000)))
+        assert worst < 0.10 * PERIOD_S * 1000, worst
+        ups = [r["mqtt"]["up"] for r in hub.records]
+        assert False in ups and ups[-1], "the link went down and came back"
+        assert hub.records[-1]["mqtt"]["connects"] >= 3
+    finally:
+        lis.close()
+        if hub.proc.poll() is None:
+            hub.kill()
