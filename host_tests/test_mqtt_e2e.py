@@ -283,3 +283,24 @@ def test_broker_down_slow_and_paused_control_keeps_time(tmp_path, broker):
         lis.close()
         if hub.proc.poll() is None:
             hub.kill()
+
+
+def test_monitor_shows_hubs_and_sends_commands(tmp_path, broker):
+    hub = LiveHub(tmp_path, broker, duration=40, hub_id="m1")
+    mon = os.path.join(ROOT, "tools", "monitor.py")
+    try:
+        r = subprocess.run([sys.executable, mon, "--port", str(broker.port), "--once", "--wait", "7"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        assert "hub m1  ONLINE" in r.stdout and "bay1" in r.stdout and "L1" in r.stdout, r.stdout
+        r = subprocess.run([sys.executable, mon, "--port", str(broker.port), "--hub", "m1",
+                            "--cmd", '{"cmd": "pause", "charger": "bay2"}'], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0 and json.loads(r.stdout)["ok"] is True, r.stdout + r.stderr
+        r = subprocess.run([sys.executable, mon, "--port", str(broker.port), "--hub", "m1",
+                            "--cmd", '{"cmd": "set_limit", "limit": 99}'], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 1 and "configured limit" in r.stdout
+        r = subprocess.run([sys.executable, mon, "--port", str(broker.port), "--hub", "m1", "--cmd", "{oops"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 2 and "not JSON" in r.stderr
+    finally:
+        hub.kill()
