@@ -304,3 +304,28 @@ def test_monitor_shows_hubs_and_sends_commands(tmp_path, broker):
         assert r.returncode == 2 and "not JSON" in r.stderr
     finally:
         hub.kill()
+
+
+def test_bad_config_keeps_safe_state_and_says_why_over_mqtt(tmp_path, broker):
+    from conftest import run_micropython
+    cfg = tmp_path / "config.json"
+    cfg.write_text('{"site": {"phases": ["L1", "L2", "L3"], "limit": "a lot"}}')
+    mq = tmp_path / "mqtt.json"
+    mq.write_text(json.dumps({"host": "127.0.0.1", "port": broker.port, "hub_id": "bad1"}))
+    lis = Listener(broker, "almhub/bad1/#")
+    code = ("import fake_machine as machine, hal, main, pilot\n"
+            "machine.reset()\n"
+            "b = main.Boot(hal.load_board('sim'), machine, %r, %r)\n"
+            "b.run(4)\n"
+            "print('SAFE', all(p.permille == pilot.PAUSED_PERMILLE for p in b.pilots), b.wdt is None)\n"
+            % (str(cfg), str(mq)))
+    r = run_micropython(["-c", code], heapsize="1M", timeout=60)
+    assert r.returncode == 0, r.stdout
+    assert "almhub: safe state, no charging:" in r.stdout and "site.limit" in r.stdout
+    assert "SAFE True" in r.stdout
+    err = json.loads(lis.wait_for("almhub/bad1/error"))
+    assert err["mode"] == "safe" and "site.limit" in err["reason"]
+    late = Listener(broker, "almhub/bad1/error")
+    assert "site.limit" in json.loads(late.wait_for("almhub/bad1/error"))["reason"]  # retained
+    late.close()
+    lis.close()
