@@ -4,16 +4,19 @@
 #   make test    the whole host test suite (pytest driving the unix port)
 #   make bench   speed figures of the RMS kernel and friends
 #   make run     the hub on the unix port against a simulated site
+#                (MQTT=127.0.0.1:1883: with a broker, `make broker`; `make monitor` watches)
 
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 MPY     := $(VENV)/bin/micropython
 STAMP   := $(VENV)/.setup-stamp
 
-.PHONY: setup test bench run clean
+.PHONY: setup test bench run broker monitor clean
 
 SCENARIO ?= tools/scenarios/demo.json
 SPEED    ?= 20
+MQTT     ?=
+HUB      ?= sim
 
 setup: $(STAMP)
 
@@ -30,7 +33,13 @@ bench: setup
 	$(PY) tools/bench.py
 
 run: setup
-	$(PY) tools/simulate.py $(SCENARIO) --view $(SPEED)
+	$(PY) tools/simulate.py $(SCENARIO) --view $(SPEED) $(if $(MQTT),--mqtt $(MQTT) --hub-id $(HUB))
+
+broker:
+	mosquitto -v -c tools/mosquitto-dev.conf
+
+monitor: setup
+	$(PY) tools/monitor.py --host $(or $(firstword $(subst :, ,$(MQTT))),127.0.0.1) --port $(or $(word 2,$(subst :, ,$(MQTT))),1883)
 
 clean:
 	rm -rf build .deps $(VENV)
