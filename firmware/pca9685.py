@@ -1,86 +1,131 @@
 """NXP PCA9685: 16 channels of 12-bit PWM on I2C, for pilots beyond the MCU's own.
 
-    pca = PCA9685(i2c, 0x40); pca.init(1000)
+    pca = PCA9685(i2c, 0x40); pca.init(1000); pca.all_permille(pilot.PAUSED_PERMILLE)
     pca.set_permille(3, pilot.amps_to_duty_permille(16))
 
-Handed its bus, never creates it (micropython-lib style). Two expanders and
-the MCU's own PWM reach 30 chargers. The outputs are 3.3 V logic: the +-12 V
-pilot comes from a driver stage (README, Wiring). If that stage inverts, set
-invert=True: the chip's INVRT bit (MODE2) flips the outputs in hardware, so
-the duty written stays the one pilot.py computed.
-Datasheet rev. 4: 7.3.5 (PRE_SCALE, only writable in SLEEP), 7.3.3 (LEDn_ON/
-OFF, bit 4 of the H registers is full on / full off), 7.3.1 (MODE1 AI bit).
+Handed its bus, never creates it (micropython-lib style); a missing or silent
+chip raises the bus's OSError. Datasheet: PCA9685 rev. 4, 16 April 2015.
+
+The outputs are logic levels (0-VDD, 3.3 V or 5 V), not a pilot: the +-12 V
+pilot comes from a driver stage (an op-amp per channel, README Wiring), and
+whether that stage inverts is a board setting, `invert`. It is done with the
+chip's INVRT bit (MODE2, 7.3.2), not in software: the registers then still
+hold the pilot's own duty, floored by pilot.duty_to_pca9685, so inverting
+cannot turn "rounded down" into "rounded up" (1000 - floor is a ceiling),
+and full on / full off keep meaning +12 V / -12 V at the pilot.
+At power-on every output is full off (7.5: LEDn_OFF_H = 0x10), i.e. constant
+-12 V (state F) through a plain stage, +12 V through an inverting one: no
+offer either way, even before init().
+
+Frequency: PRE_SCALE = round(osc / (4096 * f)) - 1 (7.3.5, equation 1). For
+1 kHz from the nominal 25 MHz internal oscillator that is 5, i.e. 1017 Hz
+(+1.7 %). The internal oscillator is only nominal (chips measure 23-27 MHz),
+so give osc_hz as measured on the board, or feed EXTCLK (extclk=True): a
+24.576 MHz oscillator makes exactly 1000 Hz with PRE_SCALE 5.
 """
 
 from micropython import const
+from time import sleep_us
+
+import pilot
 
 _MODE1 = const(0x00)
 _MODE2 = const(0x01)
-_LED0 = const(0x06)
-_ALL_LED = const(0xFA)
+_LED0 = const(0x06)       # LED0_ON_L; channel n at 0x06 + 4 n (7.3.3)
+_ALL_LED = const(0xFA)    # ALL_LED_ON_L (7.3.4)
 _PRESCALE = const(0xFE)
-_SLEEP = const(0x10)
+# MODE1 (7.3.1)
+_EXTCLK = const(0x40)
 _AI = const(0x20)         # register auto-increment
-_RESTART = const(0x80)
-_OUTDRV = const(0x04)     # totem-pole outputs
+_SLEEP = const(0x10)      # oscillator off; PRE_SCALE is writable only now
+# MODE2 (7.3.2)
 _INVRT = const(0x10)
-_FULL = const(0x10)       # in LEDn_ON_H / LEDn_OFF_H
+_OUTDRV = const(0x04)     # totem-pole outputs, to drive the stage's input
+# LEDn_ON_H / LEDn_OFF_H bit 4: full on / full off (7.3.3); OFF wins if both
+_FULL = const(0x10)
 _OSC_HZ = const(25000000)
+_WAKE_US = const(500)     # oscillator start-up after SLEEP is cleared (7.3.1, note)
 
 
-def prescale_for(freq_hz):
-    """PRE_SCALE = round(osc / (4096 * f)) - 1 (datasheet eq. 1), 3..255."""
-    p = (_OSC_HZ + 2048 * freq_hz) // (4096 * freq_hz) - 1
+def prescale_for(freq_hz, osc_hz=_OSC_HZ):
+    """PRE_SCALE for freq_hz: round(osc / (4096 * f)) - 1, valid 3..255 (7.3.5)."""
+    if type(freq_hz) is not int or freq_hz <= 0:
+        raise ValueError("PCA9685 frequency %r Hz" % (freq_hz,))
+    p = (osc_hz + 2048 * freq_hz) // (4096 * freq_hz) - 1   # integer round half up
     if not 3 <= p <= 255:
         raise ValueError("PCA9685 cannot make %r Hz" % (freq_hz,))
     return p
 
 
 class PCA9685:
-    def __init__(self, i2c, addr=0x40, invert=False):
+    def __init__(self, i2c, addr=0x40, invert=False, osc_hz=_OSC_HZ, extclk=False):
         self.i2c = i2c
         self.addr = addr
         self.invert = invert
-        self._reg = bytearray(4)
+        self.osc_hz = osc_hz
+        self.extclk = extclk
+        self._reg = bytearray(4)   # LEDn_ON_L, ON_H, OFF_L, OFF_H: one write per channel
         self._one = bytearray(1)
 
     def _write(self, reg, value):
         self._one[0] = value
         self.i2c.writeto_mem(self.addr, reg, self._one)
 
+    def _read(self, reg):
+        self.i2c.readfrom_mem_into(self.addr, reg, self._one)
+        return self._one[0]
+
     def init(self, freq_hz=1000):
-        """Sleep, set the prescaler, wake with auto-increment (raises OSError if absent)."""
+        """Set the PWM frequency and output mode, and wake the chip (boot only).
+
+        Raises OSError if nothing answers at addr, or if what answers is not a
+        PCA9685 that took the settings (0x40 is also an INA219's default).
+        The channels keep their levels; the caller writes the safe state next.
+        """
+        p = prescale_for(freq_hz, self.osc_hz)
+        # ALLCALL off: the chip answers only its own address, so the LED All
+        # Call address 0x70 stays free (a TCA9548A mux's default, for one).
         self._write(_MODE1, _SLEEP | _AI)
-        self._write(_PRESCALE, prescale_for(freq_hz))
+        if self.extclk:
+            # 7.3.1: EXTCLK is set in SLEEP, by a second write; sticky until a reset
+            self._write(_MODE1, _SLEEP | _AI | _EXTCLK)
+        self._write(_PRESCALE, p)
         self._write(_MODE2, _OUTDRV | (_INVRT if self.invert else 0))
-        self._write(_MODE1, _AI)
-        # the oscillator needs 500 us after SLEEP is cleared; the first control
-        # period is far later, and RESTART brings back the PWM
-        self._write(_MODE1, _AI | _RESTART)
+        self._write(_MODE1, _AI | (_EXTCLK if self.extclk else 0))
+        # No RESTART: it would bring back the PWM of before an MCU reset (an
+        # old offer); every channel is written afresh instead (7.3.1.1: any
+        # PWM register write clears RESTART). Outputs are not timed right
+        # until the oscillator runs, so wait for it before anyone writes.
+        sleep_us(_WAKE_US)
+        if self._read(_PRESCALE) != p or self._read(_MODE1) & (_SLEEP | _AI) != _AI:
+            raise OSError(5, "no PCA9685 at 0x%02x: settings did not take" % self.addr)
 
     def _fill(self, permille):
-        if not 0 <= permille <= 1000:
-            raise ValueError("duty %r permille out of range" % (permille,))
+        c = pilot.duty_to_pca9685(permille)   # refuses a value out of range
         r = self._reg
         # one item at a time: a 4-tuple assignment would allocate
-        r[0] = r[1] = r[2] = r[3] = 0
-        if permille >= 1000:
-            r[1] = _FULL                      # full on
-        elif permille <= 0:
-            r[3] = _FULL                      # full off
+        r[0] = r[1] = r[2] = r[3] = 0         # on at count 0
+        if c >= 4096:
+            r[1] = _FULL                      # full on: constant high
+        elif c == 0:
+            r[3] = _FULL                      # full off: constant low
         else:
-            off = permille * 4096 // 1000     # on at count 0, off at count `off`
-            r[2] = off & 0xFF
-            r[3] = off >> 8
+            r[2] = c & 0xFF                   # off at count c: high for c / 4096
+            r[3] = c >> 8
         return r
 
     def set_permille(self, channel, permille):
-        if not 0 <= channel <= 15:
+        """Duty of one channel (0-15), as one 4-byte auto-increment write.
+
+        One transfer, because the outputs change at its STOP (MODE2 OCH = 0,
+        7.3.2): ON and OFF never take effect half-written. Allocates nothing.
+        """
+        if type(channel) is not int or not 0 <= channel <= 15:
             raise ValueError("PCA9685 channel %r" % (channel,))
         self.i2c.writeto_mem(self.addr, _LED0 + 4 * channel, self._fill(permille))
 
     def all_permille(self, permille):
-        """Every channel at once (ALL_LED registers): the boot-time safe state."""
+        """Every channel at once (ALL_LED, 7.3.4): the boot-time safe state."""
         self.i2c.writeto_mem(self.addr, _ALL_LED, self._fill(permille))
 
 
@@ -88,7 +133,7 @@ class Channel:
     """One expander channel behind the pilot output interface (hal.py)."""
 
     def __init__(self, pca, channel):
-        if not 0 <= channel <= 15:
+        if type(channel) is not int or not 0 <= channel <= 15:
             raise ValueError("PCA9685 channel %r" % (channel,))
         self.pca = pca
         self.channel = channel

@@ -87,7 +87,9 @@ def _synth(buf, nch: int, ch: int, frames: int, table, st):
     i = ch
     stop = frames * nch
     while i < stop:
-        seed = (seed * 1103515245 + 12345) & 0x7FFFFFFF
+        # LCG mod 2**30 (Numerical Recipes' a, c): constants below 2**30 stay
+        # small ints on a 32-bit board, and the sequence is the same on both
+        seed = (seed * 1664525 + 1013904223) & 0x3FFFFFFF
         tri = ((seed >> 16) & 0xFF) + ((seed >> 8) & 0xFF) - 255
         # the table is stored +65536: a ptr32 load is unsigned, and a 64-bit
         # host would not sign-extend a negative entry
@@ -146,7 +148,7 @@ class SimADC:
                 st[1] = int(cl.hz / self.rate_hz * (1 << _PHASE) + 0.5)
                 st[2] = int(bias)
                 st[3] = int(cl.noise_lsb * 16 * 256 / 104.1)  # triangular noise: sd 104.1
-                self.seed = st[4] = (self.seed * 69069 + 1) & 0x7FFFFFFF
+                self.seed = st[4] = (self.seed * 69069 + 1) & 0x3FFFFFFF
                 _synth(buf, nch, c, frames, self._table(c, cl), st)
             else:
                 self._faulty(buf, nch, c, frames, cl, t, dt, bias)

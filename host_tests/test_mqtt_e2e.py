@@ -257,9 +257,11 @@ def test_broker_down_slow_and_paused_control_keeps_time(tmp_path, broker):
         time.sleep(outage_s)
         broker.start()                     # same port: the hub must find it again
         t_back = time.monotonic()
-        lis.wait_for("almhub/t1/telemetry", lambda p: True, timeout=60)
+        while not [t for t, p, r in lis.of("almhub/t1/telemetry") if t > t_back] and time.monotonic() < t_back + 60:
+            time.sleep(0.2)
         got = [t for t, p, r in lis.of("almhub/t1/telemetry") if t > t_back]
-        assert got and got[0] - t_back < 45, "telemetry resumed by itself"
+        # reconnects are spaced at most 30 s (+20 %) apart: it is back within that
+        assert got and got[0] - t_back < 40, "telemetry resumed by itself"
         time.sleep(8)
         broker.pause()                     # half-open: TCP up, nobody answers
         time.sleep(pause_s)
