@@ -19,5 +19,11 @@ BOARD = {
         {"name": "L2", "pin": 39, "ratio": 2000, "burden_ohm": 9.1, "rating_a": 100},
         {"name": "L3", "pin": 34, "ratio": 2000, "burden_ohm": 9.1, "rating_a": 100},
     ],
+    # 30 pilots: 8 LEDC outputs on pins free of boot straps and flash, then
+    # two PCA9685s on I2C0 (GPIO 21/22). No pilot read-back on this board.
+    "pilots": {"native": [4, 13, 14, 16, 17, 18, 19, 23],
+               "i2c": {"id": 0, "sda": 21, "scl": 22, "freq": 400000},
+               "pca9685": [{"addr": 0x40, "channels": 16}, {"addr": 0x41, "channels": 6}],
+               "invert": False},
     "watchdog_ms": 5000,
 }

@@ -17,5 +17,12 @@ BOARD = {
         {"name": "L2", "pin": 27, "ratio": 2000, "burden_ohm": 9.1, "rating_a": 100},
         {"name": "L3", "pin": 28, "ratio": 2000, "burden_ohm": 9.1, "rating_a": 100},
     ],
+    # 30 pilots: 14 of the RP2040's own PWM outputs (7 slices, all at 1 kHz),
+    # then the 16 channels of a PCA9685 on I2C0. No pilot read-back: the three
+    # ADC inputs all measure CTs, so every enabled charger counts as a load.
+    "pilots": {"native": [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
+               "i2c": {"id": 0, "sda": 0, "scl": 1, "freq": 400000},
+               "pca9685": [{"addr": 0x40, "channels": 16}],
+               "invert": False},
     "watchdog_ms": 5000,  # the RP2040 allows at most 8388 ms
 }

@@ -43,7 +43,11 @@ class Hub:
             raise ValueError("%d chargers but %d pilot outputs" % (len(cfg["chargers"]), len(pilots)))
         ctl = cfg.get("control", {})
         period = ctl.get("period_ms", control.DEFAULTS["period_ms"])
-        self.meter = ct.Meter(adc, hal.calibration(board), mains_hz=board["mains_hz"],
+        cal = hal.calibration(board)
+        trim = getattr(adc, "trim", None)   # a sampler's own gain correction (ESP32 eFuse)
+        if trim:
+            cal = [c * t for c, t in zip(cal, trim)]
+        self.meter = ct.Meter(adc, cal, mains_hz=board["mains_hz"],
                               stale_ms=2 * period + 500)
         self.ctl = control.Controller(site, cfg.get("chargers", []), ctl, ticks_diff)
         self.ids = [ch["id"] for ch in cfg.get("chargers", [])]

@@ -62,3 +62,24 @@ def test_sim_board_gives_a_working_sampler():
     m.measure(0)
     ok(abs(m.irms_a[1] - 20.0) < 0.1, "reads the clamp through the board's calibration")
     eq(bytes(m.status), bytes(3))
+
+
+PWM_OUT = {"armv6m": set(range(0, 23)),                                   # RP2040 GPIO 0-22
+           "xtensawin": set((4, 13, 14, 16, 17, 18, 19, 21, 22, 23, 25, 26, 27, 32, 33))}  # no straps/flash/input-only
+
+
+def test_boards_drive_30_pilots_on_free_pins():
+    import fake_machine
+    import outputs
+    for name in ("pico", "esp32_devkitc"):
+        b = hal.load_board(name)
+        sp = b["pilots"]
+        used = [ch["pin"] for ch in b["ct"]] + [sp["i2c"]["sda"], sp["i2c"]["scl"]]
+        for pin in sp["native"]:
+            ok(pin in PWM_OUT[b["arch"]], "%s: GPIO %d cannot drive a pilot" % (name, pin))
+            ok(pin not in used, "%s: GPIO %d used twice" % (name, pin))
+            used.append(pin)
+        fake_machine.reset(tuple(e["addr"] for e in sp["pca9685"]))
+        outs = outputs.build(b, fake_machine)
+        eq(len(outs), 30, name)
+    eq(len(outputs.build(hal.load_board("sim"), None)), 30)
