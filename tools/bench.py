@@ -86,7 +86,81 @@ def control():
     print("  simulator     %.0f simulated s per wall s (hub incl. measurement)" % res["sim_s_per_wall_s"])
 
 
-SECTIONS = [rms, measure, control]
+def _runs_in(heap_kb, path, port, seconds, state_dir):
+    env = dict(mpenv.env(), MICROPYPATH=path)
+    r = subprocess.run([mpenv.micropython(), "-X", "heapsize=%dK" % heap_kb, os.path.join(HERE, "mem_mp.py"),
+                        str(port), str(seconds), state_dir], capture_output=True, text=True, env=env,
+                       cwd=mpenv.ROOT, timeout=900)
+    last = (r.stdout.strip().splitlines() or [""])[-1]
+    if r.returncode != 0 or not last.startswith("{"):
+        return None
+    res = json.loads(last)
+    # with a broker it only counts if MQTT really ran (the link swallows a MemoryError)
+    return res if not port or (res["mqtt_up"] and res["telemetry"] > 0) else None
+
+
+def _smallest_heap(path, port, seconds, state_dir):
+    """Bisect the heap (KiB) the 30-charger hub with MQTT runs in for `seconds`."""
+    lo, hi = 16, 512
+    if not _runs_in(hi, path, port, seconds, state_dir):
+        return None, None
+    best = None
+    while hi - lo > 4:
+        mid = (lo + hi) // 2
+        res = _runs_in(mid, path, port, seconds, state_dir)
+        if res:
+            hi, best = mid, res
+        else:
+            lo = mid
+    return hi, best or _runs_in(hi, path, port, seconds, state_dir)
+
+
+def memory():
+    import shutil
+    import socket
+    import tempfile
+    seconds = 300 if QUICK else 3600
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    broker = None
+    tmp = tempfile.mkdtemp(prefix="almhub-mem-")
+    if os.path.exists(exe):
+        conf = os.path.join(tmp, "m.conf")
+        with open(conf, "w") as f:
+            f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n" % port)
+        broker = subprocess.Popen([exe, "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        import time
+        time.sleep(0.5)
+    else:
+        port = 0
+    try:
+        print("Memory: 30 chargers, 3 phases, %s, %d simulated s, gc each period (-X heapsize bisected)"
+              % ("MQTT to mosquitto" if port else "no broker found: without MQTT", seconds))
+        src = mpenv.path()
+        kb, res = _smallest_heap(src, port, seconds, tmp + "/")
+        print("  from .py source   smallest heap %s KiB%s" % (kb, "  (telemetry sent %d, MQTT up %s)"
+              % (res["telemetry"], res["mqtt_up"]) if res else ""))
+        build = os.path.join(mpenv.ROOT, "build", "sim")
+        if os.path.exists(os.path.join(mpenv.ROOT, "tools", "build.py")):
+            r = subprocess.run([sys.executable, os.path.join(mpenv.ROOT, "tools", "build.py"), "sim"],
+                               capture_output=True, text=True)
+            if r.returncode == 0:
+                path = ":".join([".frozen", build, os.path.join(build, "lib"), os.path.join(mpenv.ROOT, "boards")])
+                kb2, res2 = _smallest_heap(path, port, seconds, tmp + "/")
+                print("  from .mpy build   smallest heap %s KiB" % kb2)
+            else:
+                print("  .mpy build failed: %s" % (r.stdout + r.stderr).strip()[-200:])
+        print("  (an RP2040 has ~190 KiB of heap under MicroPython, an ESP32 without PSRAM ~110 KiB)")
+    finally:
+        if broker:
+            broker.terminate()
+            broker.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+SECTIONS = [rms, measure, control, memory]
 
 if __name__ == "__main__":
     if QUICK:
