@@ -8,9 +8,9 @@ mode is not exposed), so a burst is a @native loop that, for every frame,
 waits for its deadline on ticks_us and reads each channel with read_u16:
 frames are evenly spaced to the microsecond's jitter of the busy-wait, the
 channels of one frame a read apart. Only ADC1 (GPIO 32-39) is used: ADC2
-cannot be read while Wi-Fi runs. One read_u16 takes ~20 us (IDF oneshot
-driver, 11 dB), so N channels reach about 1 / (N * 20 us) frames a second
-(16 kHz for 3); the boards use 4 kHz a channel, well inside that, and a late
+cannot be read while Wi-Fi runs. If one read_u16 takes ~20 us (our estimate,
+not measured: tools/hil/adc_rate.py measures it on a board), N channels reach
+about 1 / (N * 20 us) frames a second; the boards use 4 kHz a channel, and a late
 frame (an interrupt) is reported by `late` so a burst that lost its pacing
 can be seen. The ADC's curve bends near the rails: the front end keeps the
 signal within ~0.15-2.45 V at 11 dB, and each channel's gain is trimmed at
