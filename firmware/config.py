@@ -14,6 +14,10 @@ CHARGER_KEYS = ("id", "phases", "circuit", "min", "max", "priority", "floor")
 MQTT_KEYS = ("host", "port", "user", "password", "hub_id", "keepalive", "telemetry_ms", "ping_ms", "tls")
 CONTROL_KEYS = ("period_ms", "response_ms", "raise_interval_ms", "ramp_a", "slot_ms",
                 "min_pause_ms", "holdoff_ms")
+# EVSE allowed on one breaker when load management shares it, by breaker rating
+# (A -> chargers); the design notes' seed table from the code.
+EVSE_PER_BREAKER = ((20, 1), (30, 2), (40, 4), (50, 5), (60, 6), (70, 7), (80, 8), (90, 10),
+                    (100, 11), (125, 14), (150, 17))
 PILOT_MIN_A = 6     # J1772: no valid offer below 6 A
 PILOT_MAX_A = 80    # nor above 80 A
 
@@ -138,6 +142,23 @@ def validate_chargers(chargers, site, ids):
         floor = _num(ch.get("floor", 0), w + ".floor", 0, mx, True)
         if floor and floor < mn:
             raise ConfigError("%s.floor: %d A is below its min %d A" % (w, floor, mn))
+    for cid, c in ids.items():
+        n = sum(1 for ch in chargers if ch.get("circuit") == cid)
+        allowed = max_evse(c["limit"])
+        if allowed is not None and n > allowed:
+            raise ConfigError("site.circuits: %r (%r A) carries %d chargers, the code allows %d"
+                              % (cid, c["limit"], n, allowed))
+
+
+def max_evse(breaker_a):
+    """Chargers one breaker of this rating may feed under load management (None: no rule)."""
+    if breaker_a > EVSE_PER_BREAKER[-1][0]:
+        return None
+    allowed = 1
+    for rating, n in EVSE_PER_BREAKER:
+        if breaker_a >= rating:
+            allowed = n
+    return allowed
 
 
 def validate(cfg):

@@ -118,8 +118,8 @@ def test_rotation_is_fair_over_an_hour(tmp_path):
 
 def test_nested_circuits_and_phase_limits_hold(tmp_path):
     sc = scenario(chargers=0, limit=50, margin=2, duration=120,
-                  circuits=[{"id": "garage", "limit": 40}, {"id": "left", "limit": 20, "parent": "garage"},
-                            {"id": "right", "limit": 25, "parent": "garage"}])
+                  circuits=[{"id": "garage", "limit": 40}, {"id": "left", "limit": 30, "parent": "garage"},
+                            {"id": "right", "limit": 30, "parent": "garage"}])
     sc["chargers"] = [
         {"id": "l1", "phases": ["L1"], "circuit": "left", "min": 6, "max": 16},
         {"id": "l2", "phases": ["L1"], "circuit": "left", "min": 6, "max": 16},
@@ -135,8 +135,8 @@ def test_nested_circuits_and_phase_limits_hold(tmp_path):
     load = {"L1": 8, "L2": 30, "L3": 2}
     for r in trace:
         o = {c: ch["offered"] for c, ch in r["chargers"].items()}
-        assert o["l1"] + o["l2"] <= 20
-        assert o["r1"] + o["r2"] <= 25
+        assert o["l1"] + o["l2"] <= 30
+        assert o["r1"] + o["r2"] <= 30
         assert o["l1"] + o["l2"] + o["r1"] <= 40 and o["r1"] + o["r2"] <= 40
         for p in ("L1", "L2", "L3"):
             assert sum(v for c, v in o.items() if p in phases[c]) <= 50 - 2 - load[p] + 0.5

@@ -69,3 +69,15 @@ def test_circuits_in_order_puts_parents_first():
     cs = [{"id": "c", "parent": "b", "limit": 1}, {"id": "b", "parent": "a", "limit": 1},
           {"id": "a", "limit": 1}]
     eq([c["id"] for c in config.circuits_in_order(cs)], ["a", "b", "c"])
+
+
+def test_chargers_per_breaker_follow_the_code_table():
+    eq([config.max_evse(a) for a in (16, 20, 32, 40, 63, 100, 150, 200)], [1, 1, 2, 4, 6, 11, 17, None])
+    import json
+    cfg = json.loads(json.dumps(GOOD))
+    cfg["site"]["circuits"] = [{"id": "g", "limit": 30}]
+    cfg["chargers"] = [{"id": "c%d" % i, "circuit": "g", "max": 16} for i in range(3)]
+    e = raises(config.ConfigError, config.validate, cfg)
+    ok("carries 3 chargers, the code allows 2" in str(e), str(e))
+    cfg["chargers"].pop()
+    config.validate(cfg)
