@@ -160,7 +160,18 @@ def memory():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-SECTIONS = [rms, measure, control, memory]
+def accuracy():
+    r = mpenv.run(["-X", "heapsize=4M", os.path.join(HERE, "accuracy_mp.py")], capture_output=True,
+                  text=True, timeout=600)
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    print("Accuracy: 0.5-100 A, sine / EV / SMPS, 47-63 Hz, drifting bias, noise (%d channel-windows)"
+          % res["windows"])
+    print("  worst error >= 10 A   %.3f %%   (target 0.5 %%)" % res["worst_rel_pct"])
+    print("  worst error <  10 A   %.4f A  (target 0.05 A)" % res["worst_abs_a"])
+    print("  windows reported unhealthy: %d" % res["unhealthy"])
+
+
+SECTIONS = [accuracy, rms, measure, control, memory]
 
 if __name__ == "__main__":
     if QUICK:
