@@ -46,7 +46,7 @@ class Site:
         self.chargers = list(chargers)
         index = {ROOT: 0}
         self.parent = [-1]
-        self.limit_a = [None]          # the root's limit comes with each fill
+        self.limit_a = [0]             # the root's limit comes with each fill
         self.circuit_ids = [ROOT]
         for cid, parent, limit_a in circuits:
             if cid in index:

@@ -88,7 +88,7 @@ def drain(regs) -> int:
     r = ptr32(regs)
     n = 0
     while (r[_FCS >> 2] >> 16) & 0xF:
-        x = r[_FIFO >> 2]
+        _ = r[_FIFO >> 2]   # the read pops the FIFO
         n += 1
     r[_FCS >> 2] = r[_FCS >> 2] | _FCS_OVER | _FCS_UNDER   # write 1 to clear
     return n

@@ -56,18 +56,18 @@ class Boot:
             self.period_ms = 1000
             print("almhub: safe state, no charging:", self.reason)
             if mq is not None:
-                self._safe_link(mq)
+                self._safe_link(mq, self.reason)
 
-    def _safe_link(self, mq):
+    def _safe_link(self, mq, reason):
         """In the safe state MQTT still says why (retained on almhub/<id>/error)."""
         import mqttlink
         import telemetry
         hub_id = mq.get("hub_id", "hub")
-        reply = {"ok": False, "error": "safe state: " + self.reason}
+        reply = {"ok": False, "error": "safe state: " + reason}
         self.link = mqttlink.Link(mq, hub_id, lambda payload: reply, time)
-        err = json.dumps({"mode": "safe", "reason": self.reason})
-        self.link.telemetry_fn = lambda: (telemetry.topic(hub_id, "telemetry"), err)
-        self.link.discovery_fn = lambda: [(telemetry.topic(hub_id, "error"), err)]
+        err = json.dumps({"mode": "safe", "reason": reason})
+        self._telemetry = lambda: (telemetry.topic(hub_id, "telemetry"), err)
+        self._discovery = lambda: [(telemetry.topic(hub_id, "error"), err)]
 
     def period(self, now):
         """One period: the hub's step, or in safe state only the watchdog."""
@@ -76,7 +76,7 @@ class Boot:
             if self.wdt is not None:
                 self.wdt.feed()
             if self.link is not None:
-                self.link.service(now, self.link.telemetry_fn, self.link.discovery_fn)
+                self.link.service(now, self._telemetry, self._discovery)
         else:
             self.hub.step(now)
             self.services.period(now)

@@ -89,7 +89,7 @@ class Link:
         self.clock = clock
         self.timeout_ms = timeout_ms
         self.client = None
-        self.sock = None
+        self.sock = None  # type: _Sock | None
         self.addr = None
         self.up = False
         self.attempt = 0
@@ -157,7 +157,7 @@ class Link:
             if self.retry_at is None or td(now, self.retry_at) >= 0:
                 try:
                     self._connect(now, discovery_fn)
-                except Exception:  # noqa: whatever the network does, control goes on
+                except Exception:  # whatever the network does, control goes on
                     self._down(now)
             return
         try:
@@ -182,5 +182,5 @@ class Link:
                 self.pinged = now
             if td(now, self.sock.last_rx) > self.ping_ms * 5 // 2:
                 raise OSError(110)        # ETIMEDOUT: the broker stopped answering
-        except Exception:  # noqa: whatever the network does, control goes on
+        except Exception:  # whatever the network does, control goes on
             self._down(now)

@@ -73,18 +73,17 @@ class Services:
         self.last = now
         self.energy.maybe_save(now, self.clock.ticks_diff)
 
-    def _capture(self):
+    def _capture(self, path):
         import capture
         m = self.hub.meter
-        names = [ch for ch in self.hub.ct_names]
-        with open(self.capture_due, "w") as f:
-            capture.write_csv(f, names, m.buf, m.frames)
+        with open(path, "w") as f:
+            capture.write_csv(f, self.hub.ct_names, m.buf, m.frames)
         self.capture_due = None
 
     def period(self, now):
         self._energy(now)
         if self.capture_due:
-            self._capture()
+            self._capture(self.capture_due)
         if self.link is None:
             return
         log = self.hub.log

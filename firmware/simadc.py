@@ -115,7 +115,7 @@ class SimADC:
         self.t = 0.0          # simulated time of the next frame, seconds
         self.fault = None     # "missing" or "frozen" for the whole sampler
         self.st = array("i", bytes(20))
-        self.tables = [None] * len(clamps)
+        self.tables = [None] * len(clamps)  # type: list
         self.keys = [None] * len(clamps)
         self.seed = seed
         random.seed(seed)

@@ -1,4 +1,4 @@
-"""Install what the venv cannot: Debian packages and micropython-lib's umqtt.simple.
+"""Install what the venv cannot: Debian packages, micropython-lib's umqtt.simple, board stubs.
 
 Run by `make setup` (idempotent, quick when everything is there):
 
@@ -9,6 +9,10 @@ Run by `make setup` (idempotent, quick when everything is there):
 - umqtt.simple comes from its PyPI sdist (pip cannot install it: the sdist has
   no setup.py). The index URL is pip's own, the file is checked against a
   pinned sha256, and only `umqtt/simple.py` is kept, in .deps/lib/.
+- The MicroPython stubs of each board `make check` type-checks against, from
+  PyPI (pinned, with their stdlib stubs), each into its own typings/<board>/
+  (they overwrite each other's files): `pip install --target`. A folder whose
+  pins changed is installed anew.
 """
 
 import hashlib
@@ -28,6 +32,13 @@ APT = {"mosquitto": "mosquitto", "mosquitto_pub": "mosquitto-clients", "socat": 
 
 UMQTT_SDIST = "micropython-umqtt.simple-1.3.4.tar.gz"
 UMQTT_SHA256 = "b6a2520239e3992c63a7de9370ee9b3d9d27819a90359c521f1c0f7ccab8d12f"
+
+TYPINGS = os.path.join(ROOT, "typings")
+STDLIB_STUBS = "micropython-stdlib-stubs==1.29.0.post2"
+STUBS = {  # typings/<board>: pyright's typeshed and stub path for that board (tools/pyright/)
+    "rp2": ["micropython-rp2-rpi-pico-w-stubs==1.29.0.post1", STDLIB_STUBS],  # plain pico: no socket
+    "esp32": ["micropython-esp32-stubs==1.29.0.post1", STDLIB_STUBS],
+}
 
 
 def apt_install():
@@ -76,7 +87,24 @@ def fetch_umqtt():
         f.write(src)
 
 
+def install_stubs():
+    for board, pins in sorted(STUBS.items()):
+        dest = os.path.join(TYPINGS, board)
+        stamp = os.path.join(dest, ".pins")
+        want = "\n".join(pins) + "\n"
+        if os.path.exists(stamp):
+            with open(stamp) as f:
+                if f.read() == want:
+                    continue
+        shutil.rmtree(dest, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                        "--disable-pip-version-check", "--target", dest] + pins, check=True)
+        with open(stamp, "w") as f:
+            f.write(want)
+
+
 if __name__ == "__main__":
     apt_install()
     fetch_umqtt()
-    print("setup_deps: Debian packages and umqtt.simple are in place")
+    install_stubs()
+    print("setup_deps: Debian packages, umqtt.simple and the board stubs are in place")
