@@ -11,7 +11,8 @@ keeps the old configuration (or the safe state) when validate raises.
 SITE_KEYS = ("phases", "limit", "margin", "fallback", "circuits")
 CIRCUIT_KEYS = ("id", "limit", "parent")
 CHARGER_KEYS = ("id", "phases", "circuit", "min", "max", "priority", "floor")
-MQTT_KEYS = ("host", "port", "user", "password", "hub_id", "keepalive", "telemetry_ms", "ping_ms", "tls")
+MQTT_KEYS = ("host", "port", "user", "password", "hub_id", "keepalive", "telemetry_ms", "ping_ms", "tls",
+             "ca", "server_name")
 CONTROL_KEYS = ("period_ms", "response_ms", "raise_interval_ms", "ramp_a", "slot_ms",
                 "min_pause_ms", "holdoff_ms")
 # EVSE allowed on one breaker when load management shares it, by breaker rating
@@ -198,3 +199,9 @@ def validate_mqtt(mq):
     _num(mq.get("ping_ms", 5000), "mqtt.ping_ms", 1000, 60000, True)
     if not isinstance(mq.get("tls", False), bool):
         raise ConfigError("mqtt.tls: true or false")
+    if mq.get("tls"):
+        ca = mq.get("ca")   # the broker's CA certificate (DER), a file on the board
+        if not isinstance(ca, str) or not 0 < len(ca) <= 128:
+            raise ConfigError("mqtt.ca: with tls, the path of the broker's CA certificate (DER)")
+        if "server_name" in mq:
+            _name(mq["server_name"], "mqtt.server_name")

@@ -29,23 +29,35 @@ except ImportError:  # the hub controls without MQTT too
 
 
 class _Sock:
-    """A socket for umqtt.simple whose blocking mode is a timeout."""
+    """A socket for umqtt.simple whose blocking mode is a timeout, TLS if asked.
 
-    def __init__(self, timeout_s, clock):
-        self.s = socket.socket()
+    With TLS the reads and writes go through the TLS stream, and the timeout
+    stays on the TCP socket under it (an SSLSocket has no settimeout), so the
+    handshake and every TLS read are bounded the same way.
+    """
+
+    def __init__(self, timeout_s, clock, tls=None):
+        self.raw = self.s = socket.socket()
         self.t = timeout_s
         self.clock = clock
+        self.tls = tls            # (server name, CA certificate DER) or None
         self.last_rx = clock.ticks_ms()
-        self.s.settimeout(timeout_s)
+        self.raw.settimeout(timeout_s)
 
     def connect(self, addr):
-        self.s.connect(addr)
+        self.raw.connect(addr)
+        if self.tls is not None:
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.verify_mode = ssl.CERT_REQUIRED      # the broker must prove who it is
+            ctx.load_verify_locations(cadata=self.tls[1])
+            self.s = ctx.wrap_socket(self.raw, server_hostname=self.tls[0])
 
     def setblocking(self, flag):
         if flag:
-            self.s.settimeout(self.t)
+            self.raw.settimeout(self.t)
         else:
-            self.s.setblocking(False)
+            self.raw.setblocking(False)
 
     def read(self, n):
         data = self.s.read(n)
@@ -67,7 +79,7 @@ class _SocketModule:
         self.link = link
 
     def socket(self):
-        s = _Sock(self.link.timeout_ms / 1000, self.link.clock)
+        s = _Sock(self.link.timeout_ms / 1000, self.link.clock, self.link.tls)
         self.link.sock = s
         return s
 
@@ -78,12 +90,16 @@ class _SocketModule:
 class Link:
     def __init__(self, cfg, hub_id, on_cmd, clock, timeout_ms=150):
         self.host = cfg.get("host", "127.0.0.1")
-        self.port = cfg.get("port", 1883)
+        self.port = cfg.get("port", 8883 if cfg.get("tls") else 1883)
         self.user = cfg.get("user")
         self.password = cfg.get("password")
         self.keepalive_s = cfg.get("keepalive", 30)
         self.ping_ms = cfg.get("ping_ms", 5000)
         self.telemetry_ms = cfg.get("telemetry_ms", 5000)
+        self.tls = None
+        if cfg.get("tls"):
+            with open(cfg["ca"], "rb") as f:   # read once at start: a DER certificate
+                self.tls = (cfg.get("server_name") or self.host, f.read())
         self.hub_id = hub_id
         self.on_cmd = on_cmd
         self.clock = clock

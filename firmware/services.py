@@ -30,7 +30,12 @@ class Services:
         self.energy = store.Energy(energy_path, hub.ids)
         mq = cfg.get("mqtt")
         self.hub_id = (mq or {}).get("hub_id", "hub")
-        self.link = mqttlink.Link(mq, self.hub_id, self.command, clock) if mq else None
+        self.link = None
+        if mq:
+            try:
+                self.link = mqttlink.Link(mq, self.hub_id, self.command, clock)
+            except OSError as e:   # e.g. the CA file is missing: no MQTT, control goes on
+                print("almhub: mqtt: %s (no MQTT)" % e)
         self.t0 = clock.ticks_ms()
         self.last = None
         self.logged = hub.logged

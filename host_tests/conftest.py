@@ -105,15 +105,15 @@ class Broker:
         self.proc = None
 
     def start(self):
-        self.proc = subprocess.Popen([self.exe, "-c", self.conf], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
+        self.log = open(os.path.join(self.dir, "mosquitto.log"), "ab")
+        self.proc = subprocess.Popen([self.exe, "-c", self.conf], stdout=self.log, stderr=self.log)
         for _ in range(100):
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
                 return
             except OSError:
                 time.sleep(0.05)
-        raise RuntimeError("mosquitto did not start")
+        raise RuntimeError("mosquitto did not start: %s" % open(self.log.name).read()[-500:])
 
     def stop(self):
         if self.proc:

@@ -331,3 +331,62 @@ def test_bad_config_keeps_safe_state_and_says_why_over_mqtt(tmp_path, broker):
     assert "site.limit" in json.loads(late.wait_for("almhub/bad1/error"))["reason"]  # retained
     late.close()
     lis.close()
+
+
+def test_tls_broker_with_a_checked_certificate(tmp_path):
+    """TLS where the board has it: the hub verifies the broker against its CA."""
+    import shutil
+    from conftest import Broker
+
+    def ssl_(*args):
+        subprocess.run(["openssl"] + list(args), check=True, capture_output=True, cwd=tmp_path)
+    ssl_("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+         "-days", "2", "-subj", "/CN=almhub test CA")
+    ssl_("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=localhost")
+    (tmp_path / "ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    ssl_("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+         "-out", "srv.pem", "-days", "2", "-extfile", "ext")
+    ssl_("x509", "-in", "ca.pem", "-outform", "DER", "-out", "ca.der")
+    ssl_("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "other.key", "-out", "other.pem",
+         "-days", "2", "-subj", "/CN=someone else")
+    ssl_("x509", "-in", "other.pem", "-outform", "DER", "-out", "other.der")
+    os.chmod(tmp_path / "srv.key", 0o644)
+    b = Broker()
+    port = b.port
+    with open(b.conf, "w") as f:   # a TLS listener only, and a plain one for the test's own client
+        # as root, mosquitto would become user "mosquitto", who cannot read pytest's tmp dir
+        f.write("user root\nper_listener_settings false\nallow_anonymous true\npersistence false\n"
+                "listener %d 127.0.0.1\ncafile %s\ncertfile %s\nkeyfile %s\n"
+                "listener %d 127.0.0.1\n" % (port, tmp_path / "ca.pem", tmp_path / "srv.pem",
+                                             tmp_path / "srv.key", port + 1))
+    b.port = port + 1          # the listener the helpers' plain clients use
+    b.start()
+    try:
+        lis = Listener(b, "almhub/+/status")
+        for ca, hub_id, want in (("ca.der", "tls1", b"online"), ("other.der", "tls2", None)):
+            mq = tmp_path / ("mqtt-%s.json" % hub_id)
+            mq.write_text(json.dumps({"host": "127.0.0.1", "port": port, "hub_id": hub_id, "tls": True,
+                                      "ca": str(tmp_path / ca), "server_name": "localhost"}))
+            cfg = tmp_path / "config.json"
+            cfg.write_text(json.dumps({"site": {"phases": ["L1", "L2", "L3"], "limit": 40},
+                                       "chargers": [{"id": "c1"}]}))
+            from conftest import run_micropython
+            code = ("import fake_machine as machine, hal, main\n"
+                    "machine.reset()\n"
+                    "b = main.Boot(hal.load_board('sim'), machine, %r, %r)\n"
+                    "b.period_ms = 200\n"
+                    "b.run(15)\n"
+                    "print('HUB', b.hub is not None, b.services.link.up, b.services.link.connects)\n"
+                    % (str(cfg), str(mq)))
+            r = run_micropython(["-c", code], heapsize="2M", timeout=60)
+            assert r.returncode == 0, r.stdout
+            if want:
+                assert "HUB True True 1" in r.stdout, r.stdout
+                assert lis.wait_for("almhub/tls1/status") == b"online"
+            else:   # a broker it cannot verify: no connection, control goes on
+                assert "HUB True False 0" in r.stdout, r.stdout
+                assert not lis.of("almhub/tls2/status")
+        lis.close()
+    finally:
+        b.stop()
+        shutil.rmtree(b.dir, ignore_errors=True)
