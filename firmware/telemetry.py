@@ -67,18 +67,18 @@ def _entity(hub_id, component, obj, name, template, unit=None, device_class=None
 
 
 def discovery(hub_id, hub):
-    """[(topic, JSON)] for Home Assistant: mode, each phase, each charger."""
-    out = [_entity(hub_id, "sensor", "mode", "Mode", "{{ value_json.mode }}")]
+    """(topic, JSON) for Home Assistant, one at a time: mode, each phase, each
+    charger (a generator: 30 chargers' payloads at once would take ~50 KB)."""
+    yield _entity(hub_id, "sensor", "mode", "Mode", "{{ value_json.mode }}")
     for name in hub.ctl.phase_names:
-        out.append(_entity(hub_id, "sensor", "phase_%s" % name, "Phase %s current" % name,
-                           "{{ value_json.phases.%s.a }}" % name, "A", "current"))
-        out.append(_entity(hub_id, "sensor", "sensor_%s" % name, "Phase %s sensor" % name,
-                           "{{ value_json.phases.%s.sensor }}" % name))
+        yield _entity(hub_id, "sensor", "phase_%s" % name, "Phase %s current" % name,
+                      "{{ value_json.phases.%s.a }}" % name, "A", "current")
+        yield _entity(hub_id, "sensor", "sensor_%s" % name, "Phase %s sensor" % name,
+                      "{{ value_json.phases.%s.sensor }}" % name)
     for cid in hub.ids:
-        out.append(_entity(hub_id, "sensor", "offer_%s" % cid, "%s offered" % cid,
-                           "{{ value_json.chargers['%s'].a }}" % cid, "A", "current"))
-        out.append(_entity(hub_id, "sensor", "energy_%s" % cid, "%s energy" % cid,
-                           "{{ value_json.chargers['%s'].kwh }}" % cid, "kWh", "energy"))
-        out.append(_entity(hub_id, "sensor", "state_%s" % cid, "%s pilot state" % cid,
-                           "{{ value_json.chargers['%s'].state }}" % cid))
-    return out
+        yield _entity(hub_id, "sensor", "offer_%s" % cid, "%s offered" % cid,
+                      "{{ value_json.chargers['%s'].a }}" % cid, "A", "current")
+        yield _entity(hub_id, "sensor", "energy_%s" % cid, "%s energy" % cid,
+                      "{{ value_json.chargers['%s'].kwh }}" % cid, "kWh", "energy")
+        yield _entity(hub_id, "sensor", "state_%s" % cid, "%s pilot state" % cid,
+                      "{{ value_json.chargers['%s'].state }}" % cid)

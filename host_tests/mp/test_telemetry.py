@@ -28,7 +28,7 @@ def test_telemetry_payload():
 
 def test_discovery_has_what_home_assistant_requires():
     sim = simsite.Sim(SC)
-    entities = telemetry.discovery("hub1", sim.hub)
+    entities = list(telemetry.discovery("hub1", sim.hub))
     ids = set()
     for tp, payload in entities:
         parts = tp.split("/")
