@@ -10,7 +10,6 @@ import threading
 import time
 
 import paho.mqtt.client as mqtt
-import pytest
 
 from conftest import ROOT
 

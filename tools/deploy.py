@@ -44,7 +44,6 @@ Exit status: 0 done, 1 a board or mpremote step failed, 2 bad usage or input.
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -67,13 +66,10 @@ class DeployError(Exception):
 
 
 def mpremote_cmd():
-    for cand in (os.environ.get("ALMHUB_MPREMOTE"),
-                 os.path.join(os.path.dirname(sys.executable), "mpremote"),
-                 os.path.join(ROOT, ".venv", "bin", "mpremote"),
-                 shutil.which("mpremote")):
-        if cand and os.path.exists(cand):
-            return cand
-    raise DeployError("no mpremote found: run `make setup`", 2)
+    found = build.mpenv.venv_tool("mpremote", "ALMHUB_MPREMOTE")
+    if found is None:
+        raise DeployError("no mpremote found: run `make setup`", 2)
+    return found
 
 
 def mpremote(port, args, cwd=None, timeout=MPREMOTE_TIMEOUT):

@@ -17,15 +17,21 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HEAPSIZE = "1M"
 
 
-def micropython():
-    """The unix port: $ALMHUB_MICROPYTHON, the venv's, or one on PATH."""
-    for cand in (os.environ.get("ALMHUB_MICROPYTHON"),
-                 os.path.join(os.path.dirname(sys.executable), "micropython"),
-                 os.path.join(ROOT, ".venv", "bin", "micropython"),
-                 shutil.which("micropython")):
+def venv_tool(name, env_var):
+    """A command: $env_var, the venv's (next to this Python, or .venv), or on PATH; None if none."""
+    for cand in (os.environ.get(env_var),
+                 os.path.join(os.path.dirname(sys.executable), name),
+                 os.path.join(ROOT, ".venv", "bin", name),
+                 shutil.which(name)):
         if cand and os.path.exists(cand):
             return cand
-    sys.exit("no MicroPython unix port found: run `make setup`")
+    return None
+
+
+def micropython():
+    """The unix port: $ALMHUB_MICROPYTHON, the venv's, or one on PATH."""
+    return venv_tool("micropython", "ALMHUB_MICROPYTHON") or sys.exit(
+        "no MicroPython unix port found: run `make setup`")
 
 
 def path():
