@@ -5,7 +5,6 @@ from mpunit import ok
 
 def test_grows_and_caps():
     for now in range(0, 100000, 977):
-        prev = 0
         for attempt in range(12):
             d = backoff.delay_ms(attempt, now)
             base = min(1000 << min(attempt, 5), 30000)

@@ -46,7 +46,6 @@ def test_raises_are_paced_and_ramped():
 
 def test_cut_is_immediate_when_load_steps_up():
     c = ctl(n=2, holdoff_ms=0)
-    ev = lambda t: 0.0
     run(c, 0, 60000, lambda t: 20.0 + sum(c.offer))  # EVs draw what they are offered
     eq(list(c.offer), [10, 10])
     offers = c.step(61000, [35.0 + sum(c.offer)], [True])  # +15 A of non-EV load
