@@ -28,7 +28,8 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIB = os.path.join(ROOT, ".deps", "lib")
 
-APT = {"mosquitto": "mosquitto", "mosquitto_pub": "mosquitto-clients", "socat": "socat"}
+APT = {"mosquitto": "mosquitto", "mosquitto_pub": "mosquitto-clients", "socat": "socat",
+       "openssl": "openssl"}   # openssl: certificates for the TLS test
 
 UMQTT_SDIST = "micropython-umqtt.simple-1.3.4.tar.gz"
 UMQTT_SHA256 = "b6a2520239e3992c63a7de9370ee9b3d9d27819a90359c521f1c0f7ccab8d12f"
