@@ -49,6 +49,15 @@ def _name(v, where):
     return v
 
 
+def _entry(d, allowed, where, seen, what):
+    """Keys of one list entry checked; its "id", which must be new, returned."""
+    _keys(d, allowed, where)
+    eid = _name(d.get("id"), where + ".id")
+    if eid in seen:
+        raise ConfigError("%s.id: %r is %s twice" % (where, eid, what))
+    return eid
+
+
 def _per_phase(v, n, where, lo, hi):
     if isinstance(v, list):
         if len(v) != n:
@@ -81,10 +90,7 @@ def validate_site(site):
     ids = {}
     for i, c in enumerate(circuits):
         w = "site.circuits[%d]" % i
-        _keys(c, CIRCUIT_KEYS, w)
-        cid = _name(c.get("id"), w + ".id")
-        if cid in ids:
-            raise ConfigError("%s.id: %r is defined twice" % (w, cid))
+        cid = _entry(c, CIRCUIT_KEYS, w, ids, "defined")
         _num(c.get("limit"), w + ".limit", 1, 10000)
         parent = c.get("parent")
         if parent is not None and parent != "":
@@ -121,11 +127,7 @@ def validate_chargers(chargers, site, ids):
     seen = set()
     for i, ch in enumerate(chargers):
         w = "chargers[%d]" % i
-        _keys(ch, CHARGER_KEYS, w)
-        cid = _name(ch.get("id"), w + ".id")
-        if cid in seen:
-            raise ConfigError("%s.id: %r is used twice" % (w, cid))
-        seen.add(cid)
+        seen.add(_entry(ch, CHARGER_KEYS, w, seen, "used"))
         phases = ch.get("phases", site["phases"][:1])
         if not isinstance(phases, list) or len(phases) not in (1, 3) or len(set(phases)) != len(phases):
             raise ConfigError("%s.phases: expected 1 or 3 different phases" % w)

@@ -71,6 +71,8 @@ class Controller:
                 [self.phase_names.index(p) for p in ch.get("phases", self.phase_names[:1])],
                 ch.get("min", 6), ch.get("max", 32), ch.get("priority", 0), ch.get("floor", 0)))
         self.site = alloc.Site(self.phase_names, circuits, chargers)
+        # a permit's guaranteed current, served first (never below the charger's min)
+        self.floors = [max(ch.floor_a, ch.min_a) if ch.floor_a else 0 for ch in chargers]
         n = len(chargers)
         self.n = n
         self.offer = [0] * n
@@ -178,8 +180,7 @@ class Controller:
         if self.slot_start is None or self._since(now, self.slot_start) >= cfg["slot_ms"]:
             self.slot_start = now
             self.order.sort(key=lambda i: (-site.chargers[i].priority, self.served_ms[i], i))
-        floors = [max(ch.floor_a, ch.min_a) if ch.floor_a else 0 for ch in site.chargers]
-        target = site.fill(self.avail, want, self.order, floors)
+        target = site.fill(self.avail, want, self.order, self.floors)
         # 4. pace: cuts now, raises paced and only into capacity nobody may still be using
         for i in range(n):
             if target[i] < self.offer[i]:

@@ -42,7 +42,7 @@ class Hub:
         if len(cfg.get("chargers", ())) > len(pilots):
             raise ValueError("%d chargers but %d pilot outputs" % (len(cfg["chargers"]), len(pilots)))
         ctl = cfg.get("control", {})
-        period = ctl.get("period_ms", control.DEFAULTS["period_ms"])
+        self.period_ms = period = ctl.get("period_ms", control.DEFAULTS["period_ms"])
         cal = hal.calibration(board)
         trim = getattr(adc, "trim", None)   # a sampler's own gain correction (ESP32 eFuse)
         if trim:

@@ -48,7 +48,7 @@ class Boot:
                 cfg["mqtt"] = mq
             self.hub = hub.Hub(board, cfg, hal.make_sampler(board), self.pilots, time.ticks_diff,
                                wdt=self.wdt)
-            self.period_ms = cfg.get("control", {}).get("period_ms", 500)
+            self.period_ms = self.hub.period_ms
             import services
             self.services = services.Services(self.hub, cfg, time)
         except (OSError, ValueError, KeyError, TypeError) as e:

@@ -13,7 +13,6 @@ import json
 import sys
 
 import config
-import control
 import hub
 import outputs
 import simadc
@@ -160,7 +159,7 @@ class Sim:
         self.evs = [SimEV(len(p)) for p in self.ch_phases]
         self.pilots = [outputs.SimPilot() for _ in chs]
         self.hub = hub.Hub(board, self.cfg, self.adc, self.pilots, _ticks_diff, Readback(self.evs))
-        self.period_ms = self.cfg.get("control", {}).get("period_ms", control.DEFAULTS["period_ms"])
+        self.period_ms = self.hub.period_ms
         self.load = [0.0] * len(self.phases)
         self.next_event = 0
         self.seen = 0         # hub log entries already put in a record
