@@ -307,23 +307,28 @@ def test_monitor_shows_hubs_and_sends_commands(tmp_path, broker):
         hub.kill()
 
 
-def test_bad_config_keeps_safe_state_and_says_why_over_mqtt(tmp_path, broker):
+def boot_on_unix(cfg, mq, periods, after, heapsize="1M"):
+    """firmware/main.py's Boot on the unix port (fake `machine`), run for some periods."""
     from conftest import run_micropython
+    code = ("import fake_machine as machine, hal, main, pilot\n"
+            "machine.reset()\n"
+            "b = main.Boot(hal.load_board('sim'), machine, %r, %r)\n"
+            "b.period_ms = 200\n"
+            "b.run(%d)\n%s\n" % (str(cfg), str(mq), periods, after))
+    r = run_micropython(["-c", code], heapsize=heapsize, timeout=60)
+    assert r.returncode == 0, r.stdout
+    return r.stdout
+
+
+def test_bad_config_keeps_safe_state_and_says_why_over_mqtt(tmp_path, broker):
     cfg = tmp_path / "config.json"
     cfg.write_text('{"site": {"phases": ["L1", "L2", "L3"], "limit": "a lot"}}')
     mq = tmp_path / "mqtt.json"
     mq.write_text(json.dumps({"host": "127.0.0.1", "port": broker.port, "hub_id": "bad1"}))
     lis = Listener(broker, "almhub/bad1/#")
-    code = ("import fake_machine as machine, hal, main, pilot\n"
-            "machine.reset()\n"
-            "b = main.Boot(hal.load_board('sim'), machine, %r, %r)\n"
-            "b.run(4)\n"
-            "print('SAFE', all(p.permille == pilot.PAUSED_PERMILLE for p in b.pilots), b.wdt is None)\n"
-            % (str(cfg), str(mq)))
-    r = run_micropython(["-c", code], heapsize="1M", timeout=60)
-    assert r.returncode == 0, r.stdout
-    assert "almhub: safe state, no charging:" in r.stdout and "site.limit" in r.stdout
-    assert "SAFE True" in r.stdout
+    out = boot_on_unix(cfg, mq, 4, "print('SAFE', all(p.permille == pilot.PAUSED_PERMILLE for p in b.pilots))")
+    assert "almhub: safe state, no charging:" in out and "site.limit" in out
+    assert "SAFE True" in out
     err = json.loads(lis.wait_for("almhub/bad1/error"))
     assert err["mode"] == "safe" and "site.limit" in err["reason"]
     late = Listener(broker, "almhub/bad1/error")
@@ -369,21 +374,13 @@ def test_tls_broker_with_a_checked_certificate(tmp_path):
             cfg = tmp_path / "config.json"
             cfg.write_text(json.dumps({"site": {"phases": ["L1", "L2", "L3"], "limit": 40},
                                        "chargers": [{"id": "c1"}]}))
-            from conftest import run_micropython
-            code = ("import fake_machine as machine, hal, main\n"
-                    "machine.reset()\n"
-                    "b = main.Boot(hal.load_board('sim'), machine, %r, %r)\n"
-                    "b.period_ms = 200\n"
-                    "b.run(15)\n"
-                    "print('HUB', b.hub is not None, b.services.link.up, b.services.link.connects)\n"
-                    % (str(cfg), str(mq)))
-            r = run_micropython(["-c", code], heapsize="2M", timeout=60)
-            assert r.returncode == 0, r.stdout
+            out = boot_on_unix(cfg, mq, 15, "print('HUB', b.hub is not None, b.services.link.up, "
+                               "b.services.link.connects)", heapsize="2M")
             if want:
-                assert "HUB True True 1" in r.stdout, r.stdout
+                assert "HUB True True 1" in out, out
                 assert lis.wait_for("almhub/tls1/status") == b"online"
             else:   # a broker it cannot verify: no connection, control goes on
-                assert "HUB True False 0" in r.stdout, r.stdout
+                assert "HUB True False 0" in out, out
                 assert not lis.of("almhub/tls2/status")
         lis.close()
     finally:

@@ -111,20 +111,30 @@ def rel(path, root):
     return os.path.relpath(path, root).replace(os.sep, "/")
 
 
+def _run_json(name, cmd, tmpdir, env=None):
+    """(CompletedProcess, its JSON output); exits when the tool itself failed."""
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=tmpdir, env=env)
+    try:
+        out = json.loads(r.stdout) if r.stdout.strip() else []
+    except ValueError:
+        out = None
+    if r.returncode not in (0, 1) or out is None:
+        sys.stdout.write(r.stdout + r.stderr)
+        if "No module named" in r.stderr:
+            sys.exit("check: %s is not installed (requirements-dev.txt): run `make setup`" % name)
+        sys.exit("check: %s failed to run (exit %d)" % (name, r.returncode))
+    return r, out
+
+
 def run_pyright(board, root, tmpdir, paths=None):
     cfg = board_config(board, root, tmpdir, paths)
     # PYRIGHT_PYTHON_IGNORE_WARNINGS: no look-up of the newest release on PyPI;
     # the wheel bundles pyright itself, so nothing else is fetched either.
     env = dict(os.environ, PYRIGHT_PYTHON_IGNORE_WARNINGS="1")
-    r = subprocess.run([sys.executable, "-m", "pyright", "--outputjson", "-p", cfg],
-                       capture_output=True, text=True, env=env, cwd=tmpdir)
-    try:
-        out = json.loads(r.stdout)
-    except ValueError:
-        out = None
-    if r.returncode not in (0, 1) or out is None:
-        sys.stdout.write(r.stdout + r.stderr)
-        sys.exit("check: pyright %s failed to run (exit %d)" % (board, r.returncode))
+    _, out = _run_json("pyright " + board, [sys.executable, "-m", "pyright", "--outputjson", "-p", cfg],
+                       tmpdir, env)
+    if not isinstance(out, dict):
+        sys.exit("check: pyright %s gave no report" % board)
     found = []
     for d in out.get("generalDiagnostics", []):
         if d.get("severity") not in ("error", "warning"):
@@ -140,20 +150,8 @@ def run_pyright(board, root, tmpdir, paths=None):
 
 def run_ruff(root, tmpdir, paths=None):
     dirs = paths or [os.path.join(root, d) for d in CHECKED if os.path.isdir(os.path.join(root, d))]
-    r = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--output-format",
-                        "json", "--config", os.path.join(CONF, "ruff.toml")] + dirs,
-                       capture_output=True, text=True, cwd=tmpdir)
-    if r.returncode == 0 and not r.stdout.strip():
-        return []
-    try:
-        out = json.loads(r.stdout)
-    except ValueError:
-        out = None
-    if r.returncode not in (0, 1) or out is None:
-        sys.stdout.write(r.stdout + r.stderr)
-        if "No module named ruff" in r.stderr:
-            sys.exit("check: ruff is not installed (requirements-dev.txt): run `make setup`")
-        sys.exit("check: ruff failed to run (exit %d)" % r.returncode)
+    r, out = _run_json("ruff", [sys.executable, "-m", "ruff", "check", "--no-cache", "--output-format",
+                                "json", "--config", os.path.join(CONF, "ruff.toml")] + dirs, tmpdir)
     sys.stdout.write(r.stderr.replace(root + os.sep, ""))   # its warnings, e.g. a malformed noqa comment
     return [Finding("ruff", rel(d["filename"], root), d["location"]["row"],
                     d["location"]["column"], d.get("code"), d.get("message", ""))
