@@ -20,10 +20,22 @@ BOARD = {
         {"name": "L3", "pin": 34, "ratio": 2000, "burden_ohm": 9.1, "rating_a": 100},
     ],
     # 30 pilots: 8 LEDC outputs on pins free of boot straps and flash, then
-    # two PCA9685s on I2C0 (GPIO 21/22). No pilot read-back on this board.
+    # two PCA9685s on I2C0 (GPIO 21/22), both clocked by one 24.576 MHz
+    # oscillator on their EXTCLK (exactly 1 kHz). Their /OE pins tied together
+    # to GPIO 25 (no strap; an input while the ESP32 is in reset), with a
+    # 4.7 k pull-up to 3V3: outputs off (-12 V) until the firmware drives it.
     "pilots": {"native": [4, 13, 14, 16, 17, 18, 19, 23],
                "i2c": {"id": 0, "sda": 21, "scl": 22, "freq": 400000},
-               "pca9685": [{"addr": 0x40, "channels": 16}, {"addr": 0x41, "channels": 6}],
+               "oe": 25,
+               "pca9685": [{"addr": 0x40, "channels": 16, "extclk_hz": 24576000},
+                           {"addr": 0x41, "channels": 6, "extclk_hz": 24576000}],
                "invert": False},
+    # Pilot read-back: ADC1's spare inputs are too few for 30, so four
+    # ADS7828s on the same I2C0 (charger i on input i: 0x48 inputs 0-7, ...),
+    # each pilot through the divider, a buffer and a peak detector (README,
+    # Boards and wiring). REFin on the 3V3 rail.
+    # diode_mv: a BAT54 at the detector's few-uA currents (calibrated at boot).
+    "readback": {"ads7828": [0x48, 0x49, 0x4A, 0x4B], "vref_v": 3.3, "pullup_v": 3.3,
+                 "divider": [100000, 22000, 33000], "diode_mv": 200},
     "watchdog_ms": 5000,
 }

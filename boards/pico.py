@@ -18,11 +18,21 @@ BOARD = {
         {"name": "L3", "pin": 28, "ratio": 2000, "burden_ohm": 9.1, "rating_a": 100},
     ],
     # 30 pilots: 14 of the RP2040's own PWM outputs (7 slices, all at 1 kHz),
-    # then the 16 channels of a PCA9685 on I2C0. No pilot read-back: the three
-    # ADC inputs all measure CTs, so every enabled charger counts as a load.
+    # then the 16 channels of a PCA9685 on I2C0, clocked by a 24.576 MHz
+    # oscillator on its EXTCLK (exactly 1 kHz). Its /OE on GPIO 16, with a
+    # 4.7 k pull-up to 3V3: high (outputs off, -12 V) while the RP2040 is in
+    # reset, when its pins are inputs with ~50 k pull-downs.
     "pilots": {"native": [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
                "i2c": {"id": 0, "sda": 0, "scl": 1, "freq": 400000},
-               "pca9685": [{"addr": 0x40, "channels": 16}],
+               "oe": 16,
+               "pca9685": [{"addr": 0x40, "channels": 16, "extclk_hz": 24576000}],
                "invert": False},
+    # Pilot read-back: the three ADC inputs all measure CTs, so four ADS7828s
+    # on the same I2C0 read the 30 pilots (charger i on input i: 0x48 inputs
+    # 0-7, 0x49 8-15, ...), each pilot through the divider, a buffer and a
+    # peak detector (README, Boards and wiring). REFin on the 3V3 rail.
+    # diode_mv: a BAT54 at the detector's few-uA currents (calibrated at boot).
+    "readback": {"ads7828": [0x48, 0x49, 0x4A, 0x4B], "vref_v": 3.3, "pullup_v": 3.3,
+                 "divider": [100000, 22000, 33000], "diode_mv": 200},
     "watchdog_ms": 5000,  # the RP2040 allows at most 8388 ms
 }

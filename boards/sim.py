@@ -18,5 +18,8 @@ BOARD = {
         {"name": "L3", "ratio": 2000, "burden_ohm": 9.1, "rating_a": 100},
     ],
     "pilots": {"sim": 30},
+    # No pilot read-back here (every enabled charger counts as a possible load).
+    # A "readback" entry of {"sim": 30} gives a simulated one with no hardware
+    # (readback.SimReadback: levels set by a test or a simulation).
     "watchdog_ms": 5000,
 }

@@ -55,7 +55,8 @@ class Site:
                 raise ValueError("circuit %s: parent %r is not defined before it" % (cid, parent))
             index[cid] = len(self.parent)
             self.parent.append(index[parent])
-            self.limit_a.append(limit_a)
+            # whole amps, rounded down: a breaker of 32.5 A carries 32 A of offers
+            self.limit_a.append(int(limit_a))
             self.circuit_ids.append(cid)
         self.index = index
         # per charger: the node-phase constraints it counts in (node * nph + phase)

@@ -147,19 +147,26 @@ def restore(overrides, ctl, hard):
     """Re-apply saved overrides at boot; any that no longer fits is dropped."""
     kept = {}
     cmds = []
+    if not isinstance(overrides, dict):
+        return kept     # a state.json of another shape: nothing in it is trusted
     if "limit" in overrides:
         cmds.append({"cmd": "set_limit", "limit": overrides["limit"]})
     if "margin" in overrides:
         cmds.append({"cmd": "set_margin", "margin": overrides["margin"]})
     for key, cmd, arg in (("max", "set_max", "max"), ("priority", "priority", "priority")):
-        for cid, v in (overrides.get(key) or {}).items():
-            cmds.append({"cmd": cmd, "charger": cid, arg: v})
-    for cid, paused in (overrides.get("paused") or {}).items():
-        cmds.append({"cmd": "pause" if paused else "resume", "charger": cid})
+        section = overrides.get(key)
+        if isinstance(section, dict):
+            for cid, v in section.items():
+                cmds.append({"cmd": cmd, "charger": cid, arg: v})
+    section = overrides.get("paused")
+    if isinstance(section, dict):
+        for cid, paused in section.items():
+            if isinstance(paused, bool):
+                cmds.append({"cmd": "pause" if paused else "resume", "charger": cid})
     for cmd in cmds:
         try:
             apply(cmd, ctl, hard, kept)
-        except (Refused, KeyError, TypeError, AttributeError):
+        except (Refused, KeyError, TypeError, AttributeError, ValueError):
             pass
     return kept
 

@@ -1,35 +1,59 @@
 """The load manager's decision for one control period: offers per charger.
 
-    ctl = Controller(cfg)
-    offers = ctl.step(now_ms, phase_a, phase_ok, states)   # whole amps, 0 = paused
+    ctl = Controller(site_cfg, chargers_cfg, control_cfg, ticks_diff)
+    offers = ctl.step(now_ms, phase_a, phase_ok, states, draws)   # whole amps, 0 = paused
 
 Pure logic: no hardware, the time comes in as now_ms (wrap-safe ticks_diff is
 handed in, so the unix port and the boards share this code).
 
+The invariant it keeps (README, "Load management"): no choice of the hub
+takes a phase or a circuit over its limit, and nothing it cannot see (a car
+arriving at a bay with a standing offer, a load step, a lost clamp) keeps
+one over for longer than one period plus the EV's response (5 s). It rests
+on three rules:
+
+- Booking. Every charger that may draw (a car in B, C or D, or any enabled
+  bay where the pilot is not read back) is counted at the most it may draw:
+  its offer, or any higher offer of the last response_ms (an EV has that long
+  to follow a cut; `committed`). Offers are granted only while
+  non-EV estimate + sum of committed <= limit - margin, per phase and circuit.
+  So a car that arrives, or one that takes all it was offered, cannot take
+  the site over while the estimate is right.
+- An estimate that is never low. The non-EV load lies in
+  [M - most the EVs can draw, M - least they can draw]; a charger's draw is
+  known from its own CT, 0 where the pilot reads A, E or F (no car, or no
+  supply), and otherwise anything from 0 to its committed offer (a car in B
+  may start at any moment, and the read-back's debounce lags the car). The estimate is kept
+  while it lies in that band (a car answering an offer moves M, not the
+  house), moved to the band's edge when M leaves it, and set to the band's
+  top (every unknown EV taken as drawing nothing: the most the house can be)
+  whenever the phase is measured over its limit. A cut computed from the top
+  is enough in one round, whoever was drawing.
+- Believe only what is plausible. A phase whose CT reads less than the EVs
+  known to draw on it (own CTs), or ~0 A while an offer stands on it (a
+  clamp that slipped off its cable), is `implausible`: a fallback cause like
+  an unhealthy CT.
+
 Every period:
-1. Health. A phase whose measurement is unhealthy (or stale) puts the
-   chargers that draw on it in fallback at once: each is offered at most its
-   minimum, and together no more than the phase's fallback budget (the last
-   in the rotation order are paused). Leaving fallback needs the phase
+1. Health. A phase whose measurement is unhealthy, stale or implausible puts
+   the chargers on it in fallback at once: each is offered at most its
+   minimum, together no more than the phase's fallback budget, and no more
+   than what the last believed non-EV estimate leaves (a healthy measurement
+   during the hold-off is used as it comes). Leaving fallback needs the phase
    healthy for holdoff_ms.
-2. What is free. non-EV load = measured phase current - what the EVs draw.
-   Without a CT per charger the EV draw is estimated as the lower of the
-   offer now and any offer of the last response_ms, and only for a charger
-   whose pilot says it is charging (C/D) or whose state is not read back: an
-   EV still answering a raise is not counted at its new offer, and a car that
-   finished (back in B) is not counted at all. available = limit - margin -
-   non-EV, taken down at once and up only by more than 1 A (no hunting on
-   noise).
-3. Share (alloc.Site.fill): equal shares through every circuit and phase,
-   >= min or paused; the order is the rotation: highest priority first, then
-   least charging time. The order is redrawn every slot_ms only, so who
-   charges changes in minutes-long slots, not every period.
+2. What is free: limit - margin - non-EV estimate, down at once, up only by
+   more than 1 A (no hunting on noise).
+3. Share (alloc.Site.fill): max-min fair shares through every circuit and
+   phase, >= min or paused; the order is the rotation: highest priority
+   first, then least charging time, redrawn every slot_ms.
 4. Pace. A cut goes out at once. A raise waits raise_interval_ms since that
-   charger's last change, goes up at most ramp_a, and is granted only if,
-   counting every charger at the larger of its offer and any offer it had in
-   the last response_ms (an EV may take that long to follow a cut), every
-   node and phase stays within its capacity. A paused charger stays paused
-   for min_pause_ms.
+   charger's last change, goes up at most ramp_a, and is granted only into
+   capacity that no committed offer still holds. A paused charger stays
+   paused for min_pause_ms.
+
+Timestamps older than _FORGET_MS are dropped each period: ticks_diff is only
+valid within 2**29 ms (6.2 days) on the boards, and a bay idle for a week
+must not look as if it changed a moment ago.
 """
 
 import alloc
@@ -46,8 +70,12 @@ DEFAULTS = {
 }
 
 NORMAL = "normal"
-_SLACK_A = 0.5
 FALLBACK = "fallback"
+_SLACK_A = 0.5          # measurement slack: a reading this close is not a change
+_ZERO_A = 0.3           # below this a phase reads "nothing": not believed while an offer stands
+_FORGET_MS = 86400000   # 1 day: longer than any window, well inside ticks_diff's 2**29 ms
+_LONG_AGO = 1 << 29
+_IDLE = "AEF"           # read-back states that cannot draw (B may start at any moment)
 
 
 class Controller:
@@ -61,7 +89,8 @@ class Controller:
         nph = len(self.phase_names)
         self.limit_a = _per_phase(s["limit"], nph)
         self.margin_a = s.get("margin", 0)
-        self.fallback_a = _per_phase(s.get("fallback", [(l - self.margin_a) // 2 for l in self.limit_a]), nph)
+        # None: the default, half of what limit - margin leaves, as they are now
+        self.fallback_cfg = _per_phase(s["fallback"], nph) if "fallback" in s else None
         circuits = [(ci["id"], ci.get("parent") or alloc.ROOT, ci["limit"])
                     for ci in config.circuits_in_order(s.get("circuits", ()))]
         chargers = []
@@ -73,65 +102,162 @@ class Controller:
         self.site = alloc.Site(self.phase_names, circuits, chargers)
         # a permit's guaranteed current, served first (never below the charger's min)
         self.floors = [max(ch.floor_a, ch.min_a) if ch.floor_a else 0 for ch in chargers]
+        # IEC 61851-1: state D (ventilation required) may be supplied only where the
+        # charger's site is ventilated; elsewhere D is an error, like E and F
+        self.ventilated = [bool(ch.get("ventilation", False)) for ch in chargers_cfg]
         n = len(chargers)
         self.n = n
         self.offer = [0] * n
-        self.prev = [0] * n            # the offer before the last change
         self.changed = [None] * n      # when the offer last changed
+        # The most a car may still draw after a cut: the highest offer cut from
+        # within response_ms of hold_t (every later cut restarts the window).
+        # At boot every charger holds its max: a reset may have left a car
+        # drawing an offer this boot knows nothing of.
+        self.hold_a = [ch.max_a for ch in chargers]
+        self.hold_t = [None] * n
+        self.booted = False
+        self.stuck_a = [0] * n         # an output that failed may still show this offer
+        self.out_fault = [False] * n
         self.served_ms = [0] * n       # charging time, for the rotation
         self.user_max = [ch.max_a for ch in chargers]  # commands may lower it
         self.enabled = [True] * n
         self.order = list(range(n))
         self.slot_start = None
         self.avail = [0.0] * nph
-        self.nonev = [None] * nph          # the non-EV load estimate
+        self.nonev = [None] * nph  # type: list  # the non-EV load estimate (None: unknown)
         self.phase_fault = [True] * nph      # until a healthy measurement arrives
+        self.implausible = [False] * nph
         self.healthy_since = [None] * nph
         self.mode = FALLBACK
         self.last_ms = None
 
     # -- helpers --------------------------------------------------------
     def _since(self, now, t):
-        return self.ticks_diff(now, t) if t is not None else 1 << 29
+        return self.ticks_diff(now, t) if t is not None else _LONG_AGO
+
+    def _forget(self, now):
+        """Drop timestamps before ticks_diff can no longer tell their age."""
+        for ts in (self.changed, self.hold_t, self.healthy_since):
+            for i in range(len(ts)):
+                if ts[i] is not None and not 0 <= self.ticks_diff(now, ts[i]) < _FORGET_MS:
+                    ts[i] = None
+        if self.slot_start is not None and not 0 <= self.ticks_diff(now, self.slot_start) < _FORGET_MS:
+            self.slot_start = None
+
+    def fallback_a(self):
+        """Per phase, what the chargers may use together while its CT is lost."""
+        out = []
+        for p, lim in enumerate(self.limit_a):
+            top = lim - self.margin_a
+            fb = self.fallback_cfg[p] if self.fallback_cfg is not None else top // 2
+            out.append(max(0, min(fb, top)))   # never more than limit - margin, as it is now
+        return out
 
     def committed(self, i, now):
-        """The most charger i may draw now: an EV takes response_ms to follow a cut."""
-        if self._since(now, self.changed[i]) < self.cfg["response_ms"]:
-            return max(self.offer[i], self.prev[i])
-        return self.offer[i]
-
-    def draw_range(self, i, now, state):
-        """(least, most) charger i's EV can be drawing now, from offers and state."""
-        if state is not None and state not in "CD":
-            return 0, 0
-        if self._since(now, self.changed[i]) < self.cfg["response_ms"]:
-            return min(self.offer[i], self.prev[i]), max(self.offer[i], self.prev[i])
-        return self.offer[i], self.offer[i]
+        """The most charger i's EV may draw now: an EV takes response_ms to follow a cut."""
+        c = self.offer[i]
+        if self.hold_t[i] is not None and self._since(now, self.hold_t[i]) < self.cfg["response_ms"]:
+            c = max(c, self.hold_a[i])
+        if self.out_fault[i]:
+            c = max(c, self.stuck_a[i])
+        return c
 
     def _set(self, i, amps, now):
-        if amps != self.offer[i]:
-            self.prev[i] = self.offer[i]
-            self.offer[i] = amps
-            self.changed[i] = now
+        o = self.offer[i]
+        if amps == o:
+            return
+        if amps < o:   # a cut: the car may draw the old offer for response_ms more
+            held = self.hold_t[i] is not None and self._since(now, self.hold_t[i]) < self.cfg["response_ms"]
+            self.hold_a[i] = max(o, self.hold_a[i]) if held else o
+            self.hold_t[i] = now
+        self.offer[i] = amps
+        self.changed[i] = now
+
+    def output_failed(self, i, now, failsafe):
+        """Charger i's pilot output could not be written. failsafe: the board
+        forced it off (no offer) by another path; otherwise it may still show
+        the old or the new duty, so both stay booked until a write succeeds."""
+        if not self.out_fault[i]:
+            self.stuck_a[i] = 0 if failsafe else max(self.offer[i], self.committed(i, now))
+        self.out_fault[i] = True
+        self._set(i, 0, now)
+
+    def output_ok(self, i, now):
+        """A write to charger i's output succeeded again: what it showed is held for response_ms."""
+        if self.out_fault[i]:
+            self.out_fault[i] = False
+            if self.stuck_a[i]:
+                self.hold_a[i] = max(self.hold_a[i], self.stuck_a[i])
+                self.hold_t[i] = now
+            self.stuck_a[i] = 0
+
+    def _plausible(self, p, m_a, states, draws, now):
+        """Is phase p's reading believable beside what the EVs on it are known to draw?"""
+        known = 0.0
+        standing = False
+        for i, ch in enumerate(self.site.chargers):
+            if p not in ch.phases:
+                continue
+            if draws is not None and draws[i] is not None:
+                known += draws[i]
+            if self.offer[i] > 0 or self.out_fault[i]:
+                standing = True
+        if m_a < known - _SLACK_A - 0.05 * known:
+            return False     # a sub-CT reads more than the mains: the mains clamp is off
+        if m_a < _ZERO_A and (standing or known > _SLACK_A):
+            return False     # nothing at all, with an offer standing: a clamp that slipped off
+        return True
+
+    def _estimate(self, p, m_a, states, draws, now):
+        """The non-EV load on phase p, never below what the measurement allows."""
+        lo_ev = hi_ev = 0.0
+        for i, ch in enumerate(self.site.chargers):
+            if p not in ch.phases:
+                continue
+            if draws is not None and draws[i] is not None:   # its own CT: no guessing
+                lo_ev += draws[i]
+                hi_ev += draws[i]
+            elif states is None or states[i] is None or states[i] not in _IDLE:
+                hi_ev += self.committed(i, now)   # C, D, or not read back: 0..committed
+        slack = _SLACK_A + 0.02 * m_a
+        top = m_a - lo_ev
+        bottom = m_a - hi_ev
+        est = self.nonev[p]
+        if est is None or m_a > self.limit_a[p] + slack:
+            est = top            # over the limit (or nothing known): a cut that is enough at once
+        elif est < bottom - slack:
+            est = bottom         # the house rose more than every EV could explain
+        elif est > top + slack:
+            est = top            # the house fell
+        return est if est > 0 else 0.0
 
     # -- the period -----------------------------------------------------
     def step(self, now, phase_a, phase_ok, states=None, draws=None):
         """One control period. phase_a: measured amps per phase; phase_ok: health
-        per phase; states: pilot state letter per charger or None (not read back);
-        draws: per charger, amps its own healthy CT measures or None (no CT).
-        Returns the offers (amps)."""
+        per phase; states: pilot state letter per charger, or None for the whole
+        board or one charger (not read back); draws: per charger, amps its own
+        healthy CT measures or None (no CT). Returns the offers (amps)."""
         cfg, site, n = self.cfg, self.site, self.n
-        states = states or [None] * n
+        if not self.booted:
+            self.booted = True
+            for i in range(n):
+                self.hold_t[i] = now
+        self._forget(now)
         # time served, for the rotation
         if self.last_ms is not None:
             dt = self.ticks_diff(now, self.last_ms)
-            for i in range(n):
-                if self.offer[i] and states[i] in (None, "C", "D"):
-                    self.served_ms[i] += dt
+            if 0 < dt < _FORGET_MS:
+                for i in range(n):
+                    if self.offer[i] and (states is None or states[i] in (None, "C", "D")):
+                        self.served_ms[i] += dt
         self.last_ms = now
-        # 1. health, with hold-off on the way back
+        fb = self.fallback_a()
+        # 1. health (measurement and plausibility), with hold-off on the way back
         for p in range(site.nph):
-            if not phase_ok[p]:
+            good = phase_ok[p]
+            self.implausible[p] = good and not self._plausible(p, phase_a[p], states, draws, now)
+            good = good and not self.implausible[p]
+            if not good:
                 self.phase_fault[p] = True
                 self.healthy_since[p] = None
             elif self.phase_fault[p]:
@@ -139,43 +265,30 @@ class Controller:
                     self.healthy_since[p] = now
                 if self._since(now, self.healthy_since[p]) >= cfg["holdoff_ms"]:
                     self.phase_fault[p] = False
-        self.mode = FALLBACK if True in self.phase_fault else NORMAL
-        # 2. what is free
-        for p in range(site.nph):
+            # 2. what is free
+            top = self.limit_a[p] - self.margin_a
+            if good:
+                self.nonev[p] = self._estimate(p, phase_a[p], states, draws, now)
+            est = self.nonev[p]
             if self.phase_fault[p]:
-                self.avail[p] = float(self.fallback_a[p])
-                self.nonev[p] = None
-                continue
-            lo_ev = hi_ev = 0
-            for i, ch in enumerate(site.chargers):
-                if p in ch.phases:
-                    if draws is not None and draws[i] is not None:  # its own CT: no guessing
-                        lo = hi = draws[i]
-                    else:
-                        lo, hi = self.draw_range(i, now, states[i])
-                    lo_ev += lo
-                    hi_ev += hi
-            # The non-EV load lies in [M - most EVs draw, M - least they draw].
-            # Keep the estimate while it stays in that band (a car answering an
-            # offer moves M, not the house); otherwise take the band's top:
-            # the safe side when the house's load stepped.
-            # The band is widened by the measurement's and the cars' slack (an
-            # EV draws a little under its offer), so noise does not count as a step.
-            slack = _SLACK_A + 0.02 * phase_a[p]
-            top = phase_a[p] - lo_ev
-            nonev = self.nonev[p]
-            if nonev is None or not phase_a[p] - hi_ev - slack <= nonev <= top + slack:
-                nonev = top
-            self.nonev[p] = nonev
-            a = self.limit_a[p] - self.margin_a - nonev
-            if a < self.avail[p] or a > self.avail[p] + 1.0:
-                self.avail[p] = a
+                a = fb[p] if est is None else min(fb[p], top - est)
+                self.avail[p] = float(a)
+            else:
+                a = top - est
+                if a < self.avail[p] or a > self.avail[p] + 1.0:
+                    self.avail[p] = a
+        self.mode = FALLBACK if True in self.phase_fault else NORMAL
         # 3. share
         want = [0] * n
         for i, ch in enumerate(site.chargers):
-            if self.enabled[i] and states[i] not in ("A", "E", "F"):  # a car, no error
-                want[i] = self.user_max[i]
-                if any(self.phase_fault[p] for p in ch.phases):
+            st = states[i] if states is not None else None
+            if not self.enabled[i] or self.out_fault[i] or st in ("A", "E", "F"):
+                continue      # no car, an error, paused by command, or an output that failed
+            if st == "D" and not self.ventilated[i]:
+                continue      # needs ventilation this site does not have: no supply
+            want[i] = self.user_max[i]
+            for p in ch.phases:
+                if self.phase_fault[p]:
                     want[i] = min(want[i], ch.min_a)
         if self.slot_start is None or self._since(now, self.slot_start) >= cfg["slot_ms"]:
             self.slot_start = now
@@ -188,20 +301,22 @@ class Controller:
         cap = site.caps(self.avail)
         used = [0] * site.ncons
         for i in range(n):
+            c = self.committed(i, now)
             for k in site.cons[i]:
-                used[k] += self.committed(i, now)
+                used[k] += c
         for i in self.order:
             t, o, ch = target[i], self.offer[i], site.chargers[i]
             if t <= o or self._since(now, self.changed[i]) < cfg["raise_interval_ms"]:
                 continue
             if o == 0 and self.changed[i] is not None and self._since(now, self.changed[i]) < cfg["min_pause_ms"]:
                 continue
+            c = self.committed(i, now)
             new = min(t, max(o + cfg["ramp_a"], ch.min_a))
-            room = min(cap[k] - used[k] for k in site.cons[i]) + self.committed(i, now)
+            room = min(cap[k] - used[k] for k in site.cons[i]) + c
             new = min(new, room)
             if new > o and new >= ch.min_a:
                 for k in site.cons[i]:
-                    used[k] += new - self.committed(i, now)
+                    used[k] += max(new, c) - c
                 self._set(i, new, now)
         return self.offer
 

@@ -13,8 +13,17 @@ Sampler (one per board; the sim one is simadc.SimADC)
                     fill buf (array 'H', read_u16 scale 0..65535) with `frames`
                     evenly spaced frames, interleaved ch0..chN-1, as one burst.
                     Returns the frames captured; fewer means samples went missing.
-Pilot output (native PWM or a PCA9685 channel)
-    set_permille(permille)      duty in 0.1 %, 1000 = constant +12 V
+Pilot output (native PWM or a PCA9685 channel; outputs.build makes them)
+    set_permille(permille)      duty in 0.1 %, 1000 = constant +12 V. May raise
+                                OSError (an expander that stopped answering)
+    failsafe                    True when, after such an OSError, the output is
+                                known to be off (-12 V: the bank's /OE went high);
+                                False: it may still be offering its last duty
+Pilot read-back (make_readback; None where the board has none)
+    states(now_ms) -> list      a letter 'A'..'F' per charger, debounced, or None
+                                where that charger is not read back (its ADC is
+                                silent, or no state has held yet)
+    calibrate()                 at boot with every pilot at +12 V: the diode drops
 Watchdog
     feed()
 Clock
@@ -45,6 +54,44 @@ def calibration(board):
     vref = board["adc"]["vref_v"]
     return [amps_per_count(ch["ratio"], ch["burden_ohm"], vref) * ch.get("trim", 1.0)
             for ch in board["ct"]]
+
+
+def pilot_count(board):
+    """How many pilot outputs the board has (outputs.build makes them in this order)."""
+    sp = board.get("pilots", {})
+    if sp.get("sim"):
+        return sp["sim"]
+    return len(sp.get("native", ())) + sum(e.get("channels", 16) for e in sp.get("pca9685", ()))
+
+
+def make_readback(board, machine, ticks_diff, i2c=None):
+    """The board's pilot read-back, or None. board["readback"]:
+
+        {"ads7828": [0x48, ...], "vref_v": 3.3, "pullup_v": 3.3,
+         "divider": [r_top, r_up, r_down], "diode_mv": 200}   # on the pilots' I2C bus
+        {"sim": 30}                                          # unix port: readback.SimReadback
+
+    i2c: the bus already made (outputs.Outputs.i2c), else one is made here.
+    Charger i is on ADC input i; the list covers every pilot of the board
+    (None for any beyond the last ADC input).
+    """
+    spec = board.get("readback")
+    if not spec:
+        return None
+    import readback
+    if spec.get("sim"):
+        return readback.SimReadback(spec["sim"], ticks_diff)
+    import ads7828
+    addrs = spec["ads7828"]
+    if i2c is None:
+        bus = spec.get("i2c") or board["pilots"]["i2c"]
+        i2c = machine.I2C(bus["id"], scl=machine.Pin(bus["scl"]), sda=machine.Pin(bus["sda"]),
+                          freq=bus.get("freq", 400000))
+    vref_mv = round(spec["vref_v"] * 1000)
+    level = readback.Level(vref_mv, round(spec.get("pullup_v", spec["vref_v"]) * 1000),
+                           spec["divider"], round(spec.get("diode_mv", 0)))
+    return readback.Readback([ads7828.ADS7828(i2c, a) for a in addrs], pilot_count(board),
+                             level, ticks_diff)
 
 
 def make_sampler(board):

@@ -16,18 +16,30 @@ import health
 import pilot
 
 _LOG_LEN = 32
+IMPLAUSIBLE = "implausible"   # a healthy-looking CT the EVs' known draw contradicts
 
 
 def safe_all(pilots):
     """Safety rule 1: no charging offer on any pilot."""
     for p in pilots:
-        p.set_permille(pilot.PAUSED_PERMILLE)
+        try:
+            p.set_permille(pilot.PAUSED_PERMILLE)
+        except OSError:
+            pass    # an expander bank that is down: its /OE holds it off (the loop retries)
+
+
+def _kind(duty):
+    return {pilot.PAUSED_PERMILLE: "paused", pilot.DISABLED_PERMILLE: "disabled"}.get(duty, "offered")
 
 
 class Hub:
     def __init__(self, board, cfg, adc, pilots, ticks_diff, readback=None, wdt=None):
         safe_all(pilots)
         self.pilots = pilots
+        # PCA9685 channels come in banks that fail (/OE high: all at -12 V) and
+        # restart (all at +12 V) together: every channel is rewritten after either
+        self.banks = [getattr(p, "bank", None) for p in pilots]
+        self.starts = [b.starts if b is not None else 0 for b in self.banks]
         self.duty = [pilot.PAUSED_PERMILLE] * len(pilots)
         self.ticks_diff = ticks_diff
         self.readback = readback
@@ -65,6 +77,29 @@ class Hub:
         if len(self.log) > _LOG_LEN:
             self.log.pop(0)
 
+    def sensor(self, p):
+        """Phase p's sensor status name: the Meter's, or `implausible` when the
+        controller does not believe a healthy-looking reading."""
+        c = self.phase_ch[p]
+        if self.meter.status[c] == health.OK and self.ctl.implausible[p]:
+            return IMPLAUSIBLE
+        return health.NAMES[self.meter.status[c]]
+
+    def _duty(self, i, amps, now):
+        """Charger i's duty: the offer, +12 V (paused), or -12 V (state F) for a
+        charger disabled by command once its car has had response_ms to stop."""
+        ctl = self.ctl
+        if not ctl.enabled[i]:
+            # +12 V first: the car stops charging on "not ready", then state F
+            return pilot.PAUSED_PERMILLE if ctl.committed(i, now) else pilot.DISABLED_PERMILLE
+        if not amps:
+            return pilot.PAUSED_PERMILLE
+        try:
+            return pilot.amps_to_duty_permille(amps)
+        except ValueError:   # never expected (offers are whole amps); pause rather than stop the loop
+            ctl.output_failed(i, now, True)
+            return pilot.PAUSED_PERMILLE
+
     def step(self, now):
         """One control period. Returns (phase amps, phase ok, offers)."""
         m = self.meter
@@ -77,22 +112,35 @@ class Hub:
         if self.metered:
             draws = [m.irms_a[c] if c is not None and m.status[c] == health.OK else None
                      for c in self.charger_ch]
-        offers = self.ctl.step(now, phase_a, phase_ok, states, draws)
+        ctl = self.ctl
+        offers = ctl.step(now, phase_a, phase_ok, states, draws)
         for i, amps in enumerate(offers):
-            if not self.ctl.enabled[i]:
-                d = pilot.DISABLED_PERMILLE   # state F: this EVSE is not available
-            else:
-                d = pilot.amps_to_duty_permille(amps) if amps else pilot.PAUSED_PERMILLE
-            if d != self.duty[i]:
+            d = self._duty(i, amps, now)
+            bank = self.banks[i]
+            if d == self.duty[i] and not ctl.out_fault[i] and (
+                    bank is None or (not bank.fault and bank.starts == self.starts[i])):
+                continue    # unchanged, and its expander bank neither down nor restarted (+12 V)
+            try:
                 self.pilots[i].set_permille(d)
-                if (amps == 0) != (self.duty[i] in (pilot.PAUSED_PERMILLE, pilot.DISABLED_PERMILLE)):
-                    self.event(now, "%s %s" % (self.ids[i], "offered %d A" % amps if amps else
-                                               "paused" if self.ctl.enabled[i] else "disabled"))
-                self.duty[i] = d
-        if self.ctl.mode != self.mode:
-            bad = [health.NAMES[m.status[c]] for c in self.phase_ch]
-            self.event(now, "mode %s (sensors: %s)" % (self.ctl.mode, ",".join(bad)))
-            self.mode = self.ctl.mode
+            except OSError as e:
+                # one output's bus error must not stop the other chargers' cuts
+                if not ctl.out_fault[i]:
+                    self.event(now, "%s output failed (%s)" % (self.ids[i], e))
+                ctl.output_failed(i, now, getattr(self.pilots[i], "failsafe", False))
+                continue
+            if bank is not None:
+                self.starts[i] = bank.starts
+            if ctl.out_fault[i]:
+                ctl.output_ok(i, now)
+                self.event(now, "%s output back" % self.ids[i])
+            kind = _kind(d)
+            if kind != _kind(self.duty[i]):
+                self.event(now, "%s %s" % (self.ids[i], "offered %d A" % amps if kind == "offered" else kind))
+            self.duty[i] = d
+        if ctl.mode != self.mode:
+            self.event(now, "mode %s (sensors: %s)" % (ctl.mode, ",".join(
+                self.sensor(p) for p in range(len(self.phase_ch)))))
+            self.mode = ctl.mode
         if self.wdt is not None:
             self.wdt.feed()
         return phase_a, phase_ok, offers

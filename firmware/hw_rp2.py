@@ -12,6 +12,18 @@ buffer: the CPU only starts and waits. The 12-bit results are widened in
 place to read_u16 scale ((x << 4) | (x >> 8), as machine.ADC.read_u16 does),
 so captures and the Meter see one scale on every board.
 
+A burst is rejected (read_into returns 0 frames, so the Meter flags it
+`missing`) when a sample was lost or is bad (datasheet 4.9, register FCS):
+- FCS.OVER: a result arrived with the 4-deep FIFO full and was dropped (DMA
+  held off the bus); every later sample of the burst then sits one slot
+  off, i.e. in another channel's place of the round robin;
+- FCS.UNDER: the FIFO was read empty, so the buffer holds a made-up sample;
+- FCS.ERR is on, so each result carries its conversion-error flag in bit 15;
+  widen() counts them and a single one rejects the burst.
+After the DMA's last transfer the ADC keeps converting until stop(), so the
+FIFO fills again; with OVER after it would take 5 more results (over 400 us
+at 12 kS/s) before stop, which follows the DMA's end by a few tens of us.
+
 The register values are computed by pure functions, and the viper code takes
 its register block as an argument (an int address on the chip, a bytearray
 on the host), so both are tested on the unix port.
@@ -28,7 +40,7 @@ _DIV = const(0x10)
 _CS_EN = const(0x1)
 _CS_START_MANY = const(0x8)
 _FCS_EN = const(0x1)
-_FCS_ERR = const(0x4)        # keep the error bit with each sample? no: 12 clean bits
+_FCS_ERR = const(0x4)        # each result's bit 15: that conversion failed
 _FCS_DREQ_EN = const(0x8)
 _FCS_OVER = const(0x800)
 _FCS_UNDER = const(0x400)
@@ -62,7 +74,9 @@ def registers(ains, rate_hz):
         mask |= 1 << a
     rrobin = mask if len(ains) > 1 else 0
     cs = _CS_EN | (ains[0] << 12) | (rrobin << 16)
-    fcs = _FCS_EN | _FCS_DREQ_EN | (1 << 24)   # DREQ at 1 sample in the FIFO
+    # DREQ at 1 sample in the FIFO; ERR: bit 15 of a result flags a failed
+    # conversion (no SHIFT: results stay 12 bits in bits 0-11)
+    fcs = _FCS_EN | _FCS_ERR | _FCS_DREQ_EN | (1 << 24)
     return cs, fcs, div
 
 
@@ -71,15 +85,36 @@ def actual_rate(div, nch):
     return ADC_CLOCK_HZ * 256 / (div + 256) / nch
 
 
+def frame_rate(div, nch):
+    """rate_hz of the sampler: actual_rate as a whole number, which the Meter
+    sizes its burst buffer from (4000 Hz is exact; others move by < 0.5 Hz)."""
+    return round(actual_rate(div, nch))
+
+
 @micropython.viper
-def widen(buf, n: int):
-    """12-bit results -> read_u16 scale, in place, as read_u16 does."""
+def widen(buf, n: int) -> int:
+    """12-bit results -> read_u16 scale, in place, as read_u16 does.
+
+    Returns how many results had bit 15 (FCS.ERR: a conversion error) set;
+    n <= 16384 * 4, so the count is a small int.
+    """
     p = ptr16(buf)
+    bad = 0
     i = 0
     while i < n:
-        x = p[i] & 0xFFF
+        v = p[i]
+        if v & 0x8000:
+            bad += 1
+        x = v & 0xFFF
         p[i] = (x << 4) | (x >> 8)
         i += 1
+    return bad
+
+
+@micropython.viper
+def lost(regs) -> int:
+    """FCS.OVER | FCS.UNDER: nonzero if a sample was dropped or made up since drain()."""
+    return ptr32(regs)[_FCS >> 2] & (_FCS_OVER | _FCS_UNDER)
 
 
 @micropython.viper
@@ -113,6 +148,21 @@ def stop(regs, cs: int):
     ptr32(regs)[_CS >> 2] = cs & ~_CS_START_MANY
 
 
+def finish(regs, cs, buf, n, channels):
+    """End a burst of n results: stop the ADC, check the FIFO flags, widen.
+
+    Returns the frames to report: n // channels, or 0 when the FIFO over- or
+    underflowed or any result carries the error bit (the Meter then flags the
+    burst `missing`: its samples may be in the wrong channels' places).
+    """
+    stop(regs, cs)
+    flags = lost(regs)
+    bad = widen(buf, n)
+    if flags or bad:
+        return 0
+    return n // channels
+
+
 class RP2Sampler:
     """The sampler interface of hal.py, on the RP2040's ADC + DMA."""
 
@@ -126,7 +176,7 @@ class RP2Sampler:
             machine.ADC(machine.Pin(p))   # the pin to analogue input: no digital buffer
         self.cs, self.fcs, self.div = registers(self.ains, rate_hz)
         self.channels = len(pins)
-        self.rate_hz = actual_rate(self.div, self.channels)
+        self.rate_hz = frame_rate(self.div, self.channels)
         self.timeout_ms = timeout_ms
         self.dma = rp2.DMA()
         self.ctrl = self.dma.pack_ctrl(size=1, inc_read=False, inc_write=True, treq_sel=DREQ_ADC)
@@ -142,12 +192,11 @@ class RP2Sampler:
         while self.dma.active():
             if self.time.ticks_diff(self.time.ticks_ms(), t0) > self.timeout_ms:
                 break
-        stop(ADC_BASE, self.cs)
+        stop(ADC_BASE, self.cs)   # at once: the FIFO fills again after the last transfer
         left = self.dma.count if hasattr(self.dma, "count") else 0
         self.dma.active(0)
         done = n - left if self.dma.active() == 0 and left else n
-        widen(buf, done)
-        return done // self.channels
+        return finish(ADC_BASE, self.cs, buf, done, self.channels)
 
 
 def make_sampler(board):

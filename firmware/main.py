@@ -3,17 +3,33 @@
     import main; main.start(board.BOARD, machine)       # what boot runs on a board
 
 Safety rules 1 and 5: before anything else every pilot is driven to "no
-offer"; a missing or invalid configuration keeps it that way (the reason is
-printed, kept in `reason` and, when mqtt.json is good, published retained on
-almhub/<id>/error), with the watchdog still fed so the board does not reset
-in a loop. The watchdog is fed only at the end of a complete control
-period (hub.Hub.step), so a hung loop resets the board, and the reset boots
-into safe pilots again (rule 4). The period is fixed (control period_ms,
-500 ms by default); gc runs at one point of it.
+offer": the native PWM pins are created at +12 V and the expanders' /OE is
+driven high (their outputs off, -12 V). The watchdog starts next, before any
+I2C work, which a stuck bus or a chip stretching the clock can hang. Then
+the bus is freed if a device holds it, the expanders are initialised and
+written safe (+12 V), and their /OE goes low (outputs.Outputs).
+
+A missing or invalid configuration, or expanders that do not answer, keep
+the safe state (the reason is printed, kept in `reason` and, when mqtt.json
+is good, published retained on almhub/<id>/error), with the watchdog still
+fed so the board does not reset in a loop; expanders are retried every
+5 s and the boot goes on once they answer. The watchdog is fed only at the
+end of a complete control period (hub.Hub.step), so a hung loop resets the
+board, and the reset boots into safe pilots again (rule 4). The period is
+fixed (control period_ms, 500 ms by default); gc runs at one point of it.
+
+start() never leaves the board at the REPL with live outputs: any exception
+in the boot or the loop drives every output it can to safe (native pins
++12 V, /OE high, no I2C needed), prints why, and waits for the watchdog to
+reset the board (machine.reset() if it has not after watchdog_ms + a
+second). Only Ctrl-C (KeyboardInterrupt: `make repl`, mpremote, a deploy)
+stops at the REPL, after the same safe outputs; a started watchdog still
+resets the board within watchdog_ms.
 """
 
 import gc
 import json
+import sys
 import time
 
 import config
@@ -24,16 +40,48 @@ import store
 
 CONFIG = "config.json"
 MQTT = "mqtt.json"       # broker and credentials: kept apart, never in a repository
+RESET_PAUSE_MS = 1000    # after a crash: time to read the reason before a reset
+SETTLE_MS = 20           # the read-back's peak detectors settle on the pilots' +12 V
+_BOARD_ERRORS = (KeyError, TypeError, ValueError)   # a mistake in the board file
 
 
 class Boot:
-    def __init__(self, board, machine, cfg_path=CONFIG, mqtt_path=MQTT):
-        self.pilots = outputs.build(board, machine)   # rule 1, before anything else
-        hub.safe_all(self.pilots)
+    def __init__(self, board, machine, cfg_path=CONFIG, mqtt_path=MQTT, clock=None):
         self.board = board
-        self.wdt = machine.WDT(timeout=board["watchdog_ms"]) if hasattr(machine, "WDT") else None
-        self.hub = self.services = self.link = None
+        self.machine = machine
+        self.cfg_path = cfg_path
+        self.clock = clock or time
+        self.hub = self.services = self.link = self.readback = self.out = None
         self.reason = None
+        self.waiting = False      # safe state until the expanders answer (retried)
+        self.period_ms = 1000
+        self.pilots = []
+        # Rule 1: native pins at +12 V, expanders' /OE high; no I2C yet
+        try:
+            self.out = outputs.Outputs(board, machine, self.clock)
+            self.pilots = self.out.pilots
+        except _BOARD_ERRORS as e:   # the board file (an expander's clock): no bus touched
+            outputs.force_safe(board, machine)
+            self.reason = "board %s: %s" % (board.get("name"), e)
+        # the watchdog before the bus work below, which can hang
+        self.wdt = machine.WDT(timeout=board["watchdog_ms"]) if hasattr(machine, "WDT") else None
+        self.mq = self._mqtt(mqtt_path)
+        if self.reason is None:
+            try:
+                why = self.out.start()    # bus recovery, chips up and safe, /OE low
+            except _BOARD_ERRORS as e:    # e.g. no "i2c" bus: the bank stays off
+                why = None
+                self.reason = "board %s: %s" % (board.get("name"), e)
+            if why is not None:
+                self.reason = "pilot expanders: %s" % why
+                self.waiting = True
+        if self.reason is None:
+            self._start()
+        else:
+            self._refuse(self.reason)
+
+    @staticmethod
+    def _mqtt(mqtt_path):
         mq = store.load_json(mqtt_path, None)
         try:
             if mq is not None:
@@ -41,22 +89,36 @@ class Boot:
         except ValueError as e:
             print("almhub: %s: %s (no MQTT)" % (mqtt_path, e))
             mq = None
+        return mq
+
+    def _start(self):
+        """Config, sampler, read-back, hub and services; the safe state if any is bad."""
+        cfg_path = self.cfg_path
         try:
             with open(cfg_path) as f:
                 cfg = config.validate(json.load(f))
-            if mq is not None:
-                cfg["mqtt"] = mq
-            self.hub = hub.Hub(board, cfg, hal.make_sampler(board), self.pilots, time.ticks_diff,
-                               wdt=self.wdt)
+            if self.mq is not None:
+                cfg["mqtt"] = self.mq
+            i2c = self.out.i2c if self.out is not None else None
+            self.readback = hal.make_readback(self.board, self.machine, time.ticks_diff, i2c)
+            if self.readback is not None:
+                time.sleep_ms(SETTLE_MS)
+                self.readback.calibrate()     # every pilot is at +12 V until the first step
+            self.hub = hub.Hub(self.board, cfg, hal.make_sampler(self.board), self.pilots,
+                               time.ticks_diff, readback=self.readback, wdt=self.wdt)
             self.period_ms = self.hub.period_ms
             import services
             self.services = services.Services(self.hub, cfg, time)
         except (OSError, ValueError, KeyError, TypeError) as e:
-            self.reason = "%s: %s" % (cfg_path, e)
-            self.period_ms = 1000
-            print("almhub: safe state, no charging:", self.reason)
-            if mq is not None:
-                self._safe_link(mq, self.reason)
+            self.hub = None
+            self._refuse("%s: %s" % (cfg_path, e))
+
+    def _refuse(self, reason):
+        self.reason = reason
+        self.period_ms = 1000
+        print("almhub: safe state, no charging:", reason)
+        if self.mq is not None:
+            self._safe_link(self.mq, reason)
 
     def _safe_link(self, mq, reason):
         """In the safe state MQTT still says why (retained on almhub/<id>/error)."""
@@ -69,10 +131,27 @@ class Boot:
         self._telemetry = lambda: (telemetry.topic(hub_id, "telemetry"), err)
         self._discovery = lambda: [(telemetry.topic(hub_id, "error"), err)]
 
+    def _drop_link(self):
+        """Close the safe state's MQTT session cleanly (DISCONNECT: no last will)."""
+        link, self.link = self.link, None
+        if link is not None and link.client is not None:
+            try:
+                link.client.disconnect()
+            except Exception:   # whatever the socket does, the boot goes on
+                pass
+
     def period(self, now):
         """One period: the hub's step, or in safe state only the watchdog."""
         if self.hub is None:
-            hub.safe_all(self.pilots)
+            if self.out is not None:
+                self.out.safe()       # a bank that is down stays off, retried every 5 s
+            if self.waiting and self.out.fault() is None:
+                self.waiting = False  # the expanders answer again: go on booting
+                self.reason = None
+                self._drop_link()
+                print("almhub: pilot expanders up")
+                self._start()
+        if self.hub is None:
             if self.wdt is not None:
                 self.wdt.feed()
             if self.link is not None:
@@ -96,6 +175,49 @@ class Boot:
                 periods -= 1
 
 
+def safe_outputs(board, machine, boot):
+    """Every output that can be reached to safe, without the I2C bus if /OE does it."""
+    done = False
+    if boot is not None and boot.out is not None:
+        try:
+            boot.out.panic()
+            done = True
+        except Exception:
+            pass
+    if not done:
+        try:
+            outputs.force_safe(board, machine)
+        except Exception:
+            pass
+
+
+def fail(board, machine, boot, exc):
+    """After an exception in the boot or the loop: safe outputs, the reason, a reset."""
+    safe_outputs(board, machine, boot)
+    print("almhub: stopped, outputs safe, resetting:", repr(exc))
+    try:
+        sys.print_exception(exc)   # MicroPython's own: the traceback, line numbers kept
+    except Exception:
+        pass
+    # The watchdog (if one was started: it cannot be stopped) resets the board;
+    # machine.reset() if it has not by then, or where there is none.
+    wait = RESET_PAUSE_MS + (board.get("watchdog_ms", 0) if hasattr(machine, "WDT") else 0)
+    t0 = time.ticks_ms()
+    while time.ticks_diff(time.ticks_ms(), t0) < wait:
+        time.sleep_ms(10)
+    if hasattr(machine, "reset"):
+        machine.reset()
+    raise exc   # the unix port has no reset: end with the error
+
+
 def start(board, machine, cfg_path=CONFIG, mqtt_path=MQTT):
-    b = Boot(board, machine, cfg_path, mqtt_path)
-    b.run()
+    boot = None
+    try:
+        boot = Boot(board, machine, cfg_path, mqtt_path)
+        boot.run()
+    except KeyboardInterrupt:
+        safe_outputs(board, machine, boot)
+        print("almhub: interrupted, outputs safe")
+        raise
+    except Exception as e:
+        fail(board, machine, boot, e)

@@ -130,12 +130,19 @@ class PilotState:
         self.ticks_diff = ticks_diff
         self.hold_ms = hold_ms
         self.safe_ms = safe_ms
-        self.state = "A"
+        self.state = "A"  # type: str | None
         self._cand = None    # the state seen since _since, not yet reported
         self._since = 0
 
+    def forget(self):
+        """The read-back was lost: report None (not read back) until a state
+        has held again, rather than a state from before the gap."""
+        self.state = None
+        self._cand = None
+
     def update(self, now_ms, mv):
-        """Feed one read-back (mV) at now_ms; returns the debounced state letter."""
+        """Feed one read-back (mV) at now_ms; returns the debounced state letter
+        (None after forget() until a state has held)."""
         seen = state_of_mv(mv)
         st = seen or "E"
         if st == self.state:
@@ -163,7 +170,7 @@ class Readback:
     def __init__(self, read_mv, n, ticks_diff):
         self.read_mv = read_mv
         self.debounce = [PilotState(ticks_diff) for _ in range(n)]
-        self.now = ["A"] * n
+        self.now = ["A"] * n  # type: list[str | None]
 
     def states(self, now_ms):
         out, deb, read = self.now, self.debounce, self.read_mv

@@ -16,6 +16,8 @@ import mqttlink
 import store
 import telemetry
 
+_CAPTURES = 4   # capture files kept on the flash; older ones are removed
+
 
 class Services:
     def __init__(self, hub, cfg, clock, state_path="state.json", energy_path="energy.json",
@@ -36,15 +38,15 @@ class Services:
                 self.link = mqttlink.Link(mq, self.hub_id, self.command, clock)
             except OSError as e:   # e.g. the CA file is missing: no MQTT, control goes on
                 print("almhub: mqtt: %s (no MQTT)" % e)
-        self.t0 = clock.ticks_ms()
+        self.up_ms = 0        # summed per period: ticks_diff is only valid within 2**29 ms
         self.last = None
+        self.save_failed = 0
         self.logged = hub.logged
-        self.captures = 0
+        self.captures = _last_capture(capture_dir)   # numbering goes on across reboots
         self.capture_due = None
 
     def telemetry(self):
-        up = self.clock.ticks_diff(self.clock.ticks_ms(), self.t0) // 1000
-        return telemetry.state(self.hub_id, self.hub, self.energy, up)
+        return telemetry.state(self.hub_id, self.hub, self.energy, self.up_ms // 1000)
 
     def discovery(self):
         return telemetry.discovery(self.hub_id, self.hub)
@@ -62,13 +64,20 @@ class Services:
             self.capture_due = "%scapture-%d.csv" % (self.capture_dir, self.captures)
             reply["file"] = self.capture_due
         else:
-            store.save_json(self.state_path, self.overrides)
+            try:
+                store.save_json(self.state_path, self.overrides)
+            except OSError as e:   # applied, but will not survive a reboot: say so
+                reply["saved"] = False
+                reply["warning"] = "not saved: %s" % e
             self.hub.event(self.clock.ticks_ms(), "command %s" % name)
         return reply
 
     def _energy(self, now):
         if self.last is not None:
             dt = self.clock.ticks_diff(now, self.last)
+            if not 0 <= dt < 3600000:
+                dt = 0       # a clock that jumped: count nothing rather than a week
+            self.up_ms += dt
             ctl, states = self.hub.ctl, self.hub.states
             for i, cid in enumerate(self.hub.ids):
                 charging = states[i] in ("C", "D") if states else ctl.offer[i] > 0
@@ -77,13 +86,27 @@ class Services:
                     self.energy.add(cid, ctl.offer[i] * self.voltage * phases * dt / 3600000)
         self.last = now
         self.energy.maybe_save(now, self.clock.ticks_diff)
+        if self.energy.failed != self.save_failed:   # a full flash: say so once per failure
+            self.save_failed = self.energy.failed
+            self.hub.event(now, "energy not saved: %s" % self.energy.error)
 
     def _capture(self, path):
+        """Write the burst; only the last _CAPTURES are kept (flash space)."""
         import capture
-        m = self.hub.meter
-        with open(path, "w") as f:
-            capture.write_csv(f, self.hub.ct_names, m.buf, m.frames)
+        import os
         self.capture_due = None
+        m = self.hub.meter
+        try:
+            old = "%scapture-%d.csv" % (self.capture_dir, self.captures - _CAPTURES)
+            if self.captures > _CAPTURES:
+                try:
+                    os.remove(old)
+                except OSError:
+                    pass
+            with open(path, "w") as f:
+                capture.write_csv(f, self.hub.ct_names, m.buf, m.frames)
+        except OSError as e:
+            self.hub.event(self.clock.ticks_ms(), "capture not written: %s" % e)
 
     def period(self, now):
         self._energy(now)
@@ -98,3 +121,22 @@ class Services:
         self.logged = self.hub.logged
         del self.link.outbox[:-16]   # while the broker is away, keep only the latest
         self.link.service(now, self.telemetry, self.discovery)
+
+
+def _last_capture(capture_dir):
+    """The highest N of capture-N.csv in capture_dir (0 if none)."""
+    import os
+    d, _, prefix = capture_dir.rpartition("/")
+    last = 0
+    try:
+        names = os.listdir(d or ".")
+    except OSError:
+        return 0
+    for name in names:
+        head = prefix + "capture-"
+        if name.startswith(head) and name.endswith(".csv"):
+            try:
+                last = max(last, int(name[len(head):-4]))
+            except ValueError:
+                pass
+    return last

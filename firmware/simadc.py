@@ -121,9 +121,11 @@ class SimADC:
         random.seed(seed)
 
     def _table(self, c, cl):
-        key = (cl.amps, cl.shape, cl.a_per_count)
+        # a slipped clamp's core no longer holds the cable: no current, just noise
+        slipped = cl.fault == "slipped"
+        key = (cl.amps, cl.shape, cl.a_per_count, slipped)
         if self.keys[c] != key:  # one cycle of the waveform, in read_u16 counts
-            scale = 1.0 / cl.a_per_count
+            scale = 0.0 if slipped else 1.0 / cl.a_per_count
             self.tables[c] = array("i", (65536 + int(round(cl.current(k / _TABLE / cl.hz) * scale))
                                          for k in range(_TABLE)))
             self.keys[c] = key
@@ -141,7 +143,7 @@ class SimADC:
             # drift moves the bias burst by burst: a real one takes minutes
             bias = (cl.bias + cl.drift_per_s * self.t) * 65535
             t = self.t + c * dt / nch  # round-robin: channels a slot apart
-            if cl.fault is None:
+            if cl.fault is None or cl.fault == "slipped":
                 st = self.st
                 cyc = t * cl.hz
                 st[0] = int((cyc - int(cyc)) * (1 << _PHASE))

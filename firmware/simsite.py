@@ -12,13 +12,17 @@ clamps whose waveforms (simadc) the Meter samples each period. A scenario
 import json
 import sys
 
+import commands
 import config
 import hub
 import outputs
+import pilot
 import simadc
 
-_EVENT_KINDS = ("load", "plug", "unplug", "sensor")
-_FAULTS = ("open", "shorted", "stuck", "saturated", "bias")
+_EVENT_KINDS = ("load", "plug", "unplug", "sensor", "cmd")
+_FAULTS = ("open", "shorted", "stuck", "saturated", "bias", "slipped")
+# the pilot's high level a car's state shows (IEC 61851-1 Table A.4), in mV
+_LEVEL_MV = {"A": 12000, "B": 9000, "C": 6000}
 
 
 def _ticks_diff(a, b):
@@ -70,11 +74,21 @@ class SimEV:
 
 
 class Readback:
-    def __init__(self, evs):
+    """The board's read-back, through the firmware's own debounce (pilot.Readback):
+    the car's state as a voltage, or -12 V where the hub drives state F."""
+
+    def __init__(self, evs, pilots):
         self.evs = evs
+        self.pilots = pilots
+        self.rb = pilot.Readback(self.read_mv, len(evs), _ticks_diff)
+
+    def read_mv(self, i):
+        if self.pilots[i].permille == pilot.DISABLED_PERMILLE:
+            return -12000
+        return _LEVEL_MV[self.evs[i].state]
 
     def states(self, now):
-        return [ev.state for ev in self.evs]
+        return self.rb.states(now)
 
 
 def _check_events(sc):
@@ -93,7 +107,7 @@ def _check_events(sc):
             raise config.ConfigError(w + ": needs exactly one of " + ", ".join(_EVENT_KINDS))
         kind = kinds[0]
         allowed = {"load": ("t", "load"), "plug": ("t", "plug", "ev_max", "kwh", "delay"),
-                   "unplug": ("t", "unplug"), "sensor": ("t", "sensor", "fault")}[kind]
+                   "unplug": ("t", "unplug"), "sensor": ("t", "sensor", "fault"), "cmd": ("t", "cmd")}[kind]
         config._keys(e, allowed, w)
         if kind == "load":
             config._keys(e["load"], phases, w + ".load")
@@ -106,6 +120,9 @@ def _check_events(sc):
                 config._num(e.get("ev_max", 32), w + ".ev_max", 0, 80)
                 config._num(e.get("kwh", 50), w + ".kwh", 0, 1000)
                 config._num(e.get("delay", 2), w + ".delay", 0, 5)
+        elif kind == "cmd":
+            if not isinstance(e["cmd"], dict):
+                raise config.ConfigError(w + ".cmd: expected a command object (as on the cmd topic)")
         else:
             if e["sensor"] not in phases:
                 raise config.ConfigError("%s.sensor: %r is not a phase" % (w, e["sensor"]))
@@ -116,8 +133,11 @@ def _check_events(sc):
 
 def check(sc):
     """Validate a scenario dict; returns (config, events sorted by time)."""
-    config._keys(sc, ("duration", "mains_hz", "voltage", "site", "chargers", "control", "events", "mqtt"),
-                 "scenario")
+    config._keys(sc, ("duration", "mains_hz", "voltage", "site", "chargers", "control", "events", "mqtt",
+                      "readback", "charger_cts"), "scenario")
+    for k, dflt in (("readback", True), ("charger_cts", False)):
+        if not isinstance(sc.get(k, dflt), bool):
+            raise config.ConfigError("%s: true or false" % k)
     config._num(sc.get("duration"), "duration", 1, 7 * 86400)
     if sc.get("mains_hz", 50) not in (50, 60):
         raise config.ConfigError("mains_hz: 50 or 60")
@@ -129,12 +149,14 @@ def check(sc):
     return cfg, _check_events(sc)
 
 
-def board_for(cfg, mains_hz):
-    """The sim board with one CT per site phase."""
+def board_for(cfg, mains_hz, charger_cts=False):
+    """The sim board with one CT per site phase (and one per charger, named after it)."""
     import hal
     b = dict(hal.load_board("sim"))
     proto = b["ct"][0]
     b["ct"] = [dict(proto, name=p) for p in cfg["site"]["phases"]]
+    if charger_cts:
+        b["ct"] += [dict(proto, name=c["id"]) for c in cfg["chargers"]]
     b["mains_hz"] = mains_hz
     return b
 
@@ -145,7 +167,8 @@ class Sim:
         self.duration_ms = int(sc["duration"] * 1000)
         self.voltage = sc.get("voltage", 230)
         hz = sc.get("mains_hz", 50)
-        board = board_for(self.cfg, hz)
+        self.charger_cts = sc.get("charger_cts", False)
+        board = board_for(self.cfg, hz, self.charger_cts)
         import hal
         self.adc = simadc.SimADC([simadc.Clamp(0.0, simadc.EV, hz, a_per_count=k)
                                   for k in hal.calibration(board)], board["adc"]["rate_hz"])
@@ -158,7 +181,11 @@ class Sim:
         self.ch_phases = [[self.phases.index(p) for p in c.get("phases", self.phases[:1])] for c in chs]
         self.evs = [SimEV(len(p)) for p in self.ch_phases]
         self.pilots = [outputs.SimPilot() for _ in chs]
-        self.hub = hub.Hub(board, self.cfg, self.adc, self.pilots, _ticks_diff, Readback(self.evs))
+        self.readback = sc.get("readback", True)
+        self.hub = hub.Hub(board, self.cfg, self.adc, self.pilots, _ticks_diff,
+                           Readback(self.evs, self.pilots) if self.readback else None)
+        self.hard = commands.Hard(self.cfg)
+        self.overrides = {}
         self.period_ms = self.hub.period_ms
         self.load = [0.0] * len(self.phases)
         self.next_event = 0
@@ -176,6 +203,9 @@ class Sim:
                                                          int(e.get("delay", 2) * 1000))
             elif "unplug" in e:
                 self.evs[self.ids.index(e["unplug"])].unplug()
+            elif "cmd" in e:
+                reply, _ = commands.handle(json.dumps(e["cmd"]), self.hub.ctl, self.hard, self.overrides)
+                print(json.dumps(reply), file=sys.stderr)
             else:
                 self.adc.clamps[self.phases.index(e["sensor"])].fault = e.get("fault")
 
@@ -189,6 +219,9 @@ class Sim:
                 actual[p] += ev.draw
         for p, a in enumerate(actual):
             self.adc.clamps[p].amps = a
+        if self.charger_cts:
+            for i, ev in enumerate(self.evs):
+                self.adc.clamps[len(actual) + i].amps = ev.draw
         self.adc.t = now / 1000
         measured, ok, offers = self.hub.step(now)
         for ev, o in zip(self.evs, offers):
@@ -201,10 +234,12 @@ class Sim:
             phases[name] = {"actual": round(actual[p], 2), "measured": round(measured[p], 2),
                             "limit": self.limit[p]}
         chargers = {}
+        states = self.hub.states
         for i, cid in enumerate(self.ids):
             ev = self.evs[i]
             chargers[cid] = {"offered": offers[i], "duty": self.pilots[i].permille / 10,
-                             "draw": ev.draw, "state": ev.state}
+                             "draw": ev.draw, "state": states[i] if states and states[i] else "?",
+                             "car": ev.state}
         rec = {"t": now / 1000, "mode": self.hub.ctl.mode, "phases": phases, "chargers": chargers}
         log = self.hub.log
         new = [[t / 1000, text] for t, text in log[len(log) - (self.hub.logged - self.seen):]]
@@ -219,6 +254,91 @@ class Sim:
             actual, measured, offers = self.step(now)
             out(self.record(now, actual, measured, offers))
             now += self.period_ms
+
+
+    def overloads(self, now, actual):
+        """The truth the overload invariant is checked on, for the rows where a
+        phase or a circuit is over its limit, and more than the non-EV load
+        (plus the fallback budget while its CT is lost) would be on its own:
+        [t, kind, name, actual, limit, non-EV load, fallback budget or None]."""
+        ctl = self.hub.ctl
+        site = ctl.site
+        out = []
+        fb = ctl.fallback_a()
+        for p, name in enumerate(self.phases):
+            faulted = self.adc.clamps[p].fault is not None
+            # what the hub cannot help: the house alone over, or, blind, the house plus the fallback
+            if actual[p] > max(ctl.limit_a[p], self.load[p] + (fb[p] if faulted else 0)):
+                out.append([now / 1000, "phase", name, round(actual[p], 2), ctl.limit_a[p],
+                            round(self.load[p], 2), fb[p] if faulted else None])
+        nph = site.nph
+        for node in range(1, len(site.parent)):
+            for p in range(nph):
+                k = node * nph + p
+                a = sum(ev.draw for i, ev in enumerate(self.evs) if k in site.cons[i])
+                if a > site.limit_a[node]:
+                    out.append([now / 1000, "circuit", "%s/%s" % (site.circuit_ids[node], self.phases[p]),
+                                round(a, 2), site.limit_a[node], 0.0, None])
+        return out
+
+    def offers_ok(self, offers):
+        """Hard limits and J1772 duties of this period: '' or what is wrong."""
+        ctl = self.hub.ctl
+        site = ctl.site
+        for i, o in enumerate(offers):
+            d = self.pilots[i].permille
+            if o and not (site.chargers[i].min_a <= o <= ctl.user_max[i]):
+                return "%s offered %r A outside min..max" % (self.ids[i], o)
+            want = pilot.amps_to_duty_permille(o) if o else None
+            if want is not None and d != want:
+                return "%s duty %r for %r A" % (self.ids[i], d, o)
+            if not o and d not in (pilot.PAUSED_PERMILLE, pilot.DISABLED_PERMILLE):
+                return "%s duty %r with no offer" % (self.ids[i], d)
+        used = [0] * site.ncons
+        for i, o in enumerate(offers):
+            for k in site.cons[i]:
+                used[k] += o
+        for p in range(site.nph):
+            if used[p] > ctl.limit_a[p] - ctl.margin_a:
+                return "%d A offered on %s, limit - margin %r" % (used[p], self.phases[p],
+                                                                  ctl.limit_a[p] - ctl.margin_a)
+        for k in range(site.nph, site.ncons):
+            if used[k] > site.limit_a[k // site.nph]:
+                return "%d A offered on circuit %s" % (used[k], site.circuit_ids[k // site.nph])
+        return ""
+
+    def check(self):
+        """Run the scenario; returns the invariant's evidence (see check_main)."""
+        over, bad = [], ""
+        now = 0
+        rows = 0
+        while now <= self.duration_ms:
+            actual, measured, offers = self.step(now)
+            over += self.overloads(now, actual)
+            if not bad:
+                bad = self.offers_ok(offers)
+                if bad:
+                    bad = "t=%s: %s" % (now / 1000, bad)
+            rows += 1
+            now += self.period_ms
+        return {"rows": rows, "over": over, "bad": bad, "period_ms": self.period_ms,
+                "response_ms": self.hub.ctl.cfg["response_ms"]}
+
+
+def check_main(path):
+    """For the scenario fuzzer: a JSON list of scenarios in, one JSON line per
+    scenario out, {"rows", "over", "bad", ...} or {"error": traceback}."""
+    import gc
+    with open(path) as f:
+        scenarios = json.load(f)
+    for sc in scenarios:
+        gc.collect()
+        try:
+            res = Sim(sc).check()
+        except Exception as e:  # the fuzzer reports any exception as a failure
+            sys.print_exception(e, sys.stderr)  # type: ignore  # (the stubs want an IOBase_mp)
+            res = {"error": "%s: %s" % (type(e).__name__, e)}
+        print(json.dumps(res))
 
 
 class ScaledClock:

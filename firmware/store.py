@@ -68,6 +68,8 @@ class Energy:
         self.dirty = False
         self.saved_at = None
         self.writes = 0
+        self.failed = 0
+        self.error = None
 
     def add(self, cid, wh):
         if wh > 0:
@@ -75,15 +77,23 @@ class Energy:
             self.dirty = True
 
     def maybe_save(self, now, ticks_diff, force=False):
+        """Save if due. A failed write (a full or failing flash) is counted in
+        `failed` and kept dirty for the next interval: it never raises."""
         if not self.dirty:
+            self.saved_at = None   # the next interval starts with the next change (ticks age out)
             return False
         if not force and self.saved_at is not None and ticks_diff(now, self.saved_at) < self.every_ms:
             return False
         if self.saved_at is None and not force:
             self.saved_at = now   # the first interval starts at boot
             return False
-        save_json(self.path, dict((k, round(v, 1)) for k, v in self.wh.items()), self.fs)
         self.saved_at = now
+        try:
+            save_json(self.path, dict((k, round(v, 1)) for k, v in self.wh.items()), self.fs)
+        except OSError as e:
+            self.failed += 1
+            self.error = str(e)
+            return False
         self.dirty = False
         self.writes += 1
         return True

@@ -15,8 +15,6 @@ Home Assistant discovery goes to homeassistant/<component>/almhub_<id>/<object>/
 
 import json
 
-import health
-
 PREFIX = "almhub/"
 HA_PREFIX = "homeassistant/"
 
@@ -32,7 +30,7 @@ def state(hub_id, hub, energy, uptime_s):
     for p, name in enumerate(ctl.phase_names):
         c = hub.phase_ch[p]
         phases[name] = {"a": round(m.irms_a[c], 2), "limit": ctl.limit_a[p],
-                        "avail": round(ctl.avail[p], 1), "sensor": health.NAMES[m.status[c]]}
+                        "avail": round(ctl.avail[p], 1), "sensor": hub.sensor(p)}
     chargers = {}
     states = hub.states or ()
     for i, cid in enumerate(hub.ids):

@@ -6,7 +6,7 @@ import os
 from conftest import ROOT, run_micropython
 
 # Pure logic: runs unchanged on the unix port, the time comes in as an argument.
-LOGIC = ("ct", "health", "alloc", "control", "config", "pilot", "capture")
+LOGIC = ("ct", "health", "alloc", "control", "config", "pilot", "capture", "readback")
 HARDWARE = {"machine", "network", "socket", "time", "utime", "rp2", "esp32", "esp", "select", "ssl"}
 
 

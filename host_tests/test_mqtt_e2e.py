@@ -163,7 +163,10 @@ def test_each_command_over_mqtt(tmp_path, broker):
         cmd({"cmd": "pause", "charger": "bay1"})
         time.sleep(1.5)
         rec = hub.last()
-        assert rec["chargers"]["bay1"]["offered"] == 0 and rec["chargers"]["bay1"]["duty"] == 0.0  # state F
+        assert rec["chargers"]["bay1"]["offered"] == 0 and rec["chargers"]["bay1"]["duty"] == 100.0  # +12 V first
+        time.sleep(6)
+        rec = hub.last()
+        assert rec["chargers"]["bay1"]["offered"] == 0 and rec["chargers"]["bay1"]["duty"] == 0.0  # then state F
         cmd({"cmd": "resume", "charger": "bay1"})
         cmd({"cmd": "set_max", "charger": "bay2", "max": 8})
         cmd({"cmd": "set_max", "charger": "bay2", "max": 40}, want_ok=False)
@@ -311,7 +314,7 @@ def boot_on_unix(cfg, mq, periods, after, heapsize="1M"):
     """firmware/main.py's Boot on the unix port (fake `machine`), run for some periods."""
     from conftest import run_micropython
     code = ("import fake_machine as machine, hal, main, pilot\n"
-            "machine.reset()\n"
+            "machine.fresh()\n"
             "b = main.Boot(hal.load_board('sim'), machine, %r, %r)\n"
             "b.period_ms = 200\n"
             "b.run(%d)\n%s\n" % (str(cfg), str(mq), periods, after))

@@ -1,6 +1,6 @@
 """`make bench`: speed figures, printed (targets are stated, never asserted).
 
-    python3 tools/bench.py [--quick]
+    python3 tools/bench.py [--quick] [SECTION ...]     # e.g. `fuzz` alone
 
 Sections: the RMS kernel as viper / plain MicroPython / C (gcc -O2) on the
 same burst; one whole Meter.measure(); the control step for 30 chargers and
@@ -172,11 +172,51 @@ def accuracy():
     print("  windows reported unhealthy: %d" % res["unhealthy"])
 
 
-SECTIONS = [accuracy, rms, measure, control, memory]
+def fuzz():
+    """The long scenario-fuzzing run: cases, problems, worst overload found."""
+    import random
+    import time
+    import fuzzlib
+    from hypothesis import HealthCheck, Phase, given, seed, settings
+    n = 6 if QUICK else int(os.environ.get("ALMHUB_FUZZ_CASES", "400"))
+    rnd = int(os.environ.get("ALMHUB_FUZZ_SEED", random.randrange(1 << 30)))
+    cases = []
+
+    @seed(rnd)
+    @settings(max_examples=n, database=None, deadline=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck))
+    @given(fuzzlib.scenarios())
+    def collect(sc):
+        cases.append(sc)
+    collect()
+    t0 = time.time()
+    worst, worst_excused, bad = 0.0, 0.0, []
+    for k in range(0, len(cases), 40):
+        batch = cases[k:k + 40]
+        for sc, res in zip(batch, fuzzlib.run(batch)):
+            problems, w, total = fuzzlib.judge(sc, res)
+            worst = max(worst, w)
+            worst_excused = max(worst_excused, total)
+            if problems:
+                bad.append(problems[0])
+    print("Scenario fuzzing (seed %d: ALMHUB_FUZZ_SEED=%d repeats it), %d cases of 240 s, %.0f s"
+          % (rnd, rnd, len(cases), time.time() - t0))
+    print("  cases breaking the invariant, a hard limit or a duty: %d" % len(bad))
+    print("  worst overload outside the excuses  %.1f A*s   (target 0)" % worst)
+    print("  worst overload within them          %.1f A*s   (arrivals, load steps, faults, commands)"
+          % worst_excused)
+    for p in bad[:5]:
+        print("    " + p[:300])
+
+
+SECTIONS = [accuracy, rms, measure, control, memory, fuzz]
 
 if __name__ == "__main__":
     if QUICK:
         print("(--quick: short timings, rough figures)\n")
+    names = [a for a in sys.argv[1:] if not a.startswith("-")]
     for section in SECTIONS:
+        if names and section.__name__ not in names:
+            continue
         section()
         print()

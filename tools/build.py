@@ -79,11 +79,10 @@ try:
 except OSError:
     _hold = False
 if _hold:
-    # tools/deploy.py is copying: pilots safe (+12 V, no offer), no watchdog, no loop
-    import hub
+    # tools/deploy.py is copying: pilots safe (+12 V, no offer; expanders that do
+    # not answer stay off, /OE high), no watchdog, no loop
     import outputs
-    pilots = outputs.build(board.BOARD, machine)
-    hub.safe_all(pilots)
+    outputs.build(board.BOARD, machine)
     print("almhub: {hold} present (deploy in progress): pilots safe, hub not started")
 else:
     import {main}

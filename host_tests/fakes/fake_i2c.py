@@ -1,14 +1,27 @@
-"""A fake I2C bus with PCA9685s on it: keeps their register files, decodes the outputs.
+"""A fake I2C bus with PCA9685s and ADS7828s on it: register files, decoded outputs, inputs.
 
-    bus = FakeI2C({0x40: FakePCA9685()}); pca9685.PCA9685(bus).init(1000)
+    bus = FakeI2C({0x40: FakePCA9685(), 0x48: FakeADS7828()}); pca9685.PCA9685(bus).init(1000)
     bus.devices[0x40].duty_permille(3), bus.devices[0x40].freq_hz()
+    bus.devices[0x48].set_volts(5, 2.9)         # what ADS7828 input 5 sees
+    bus.fail(0x40); bus.fail_after(3); bus.heal()   # OSError on demand
 
 Models what the driver relies on (PCA9685 datasheet rev. 4): power-on values,
 MODE1 auto-increment (else every byte lands on the same register), PRE_SCALE
 written only while SLEEP is set (7.3.5), EXTCLK settable only in SLEEP and
 sticky, ALL_LED writing every channel and reading as zero (7.3.4), full off
-winning over full on (7.3.3), RESTART, INVRT. A missing address, or `bus.nack = errno`,
-raises OSError like machine.I2C (19 ENODEV: address not acknowledged; 5 EIO).
+winning over full on (7.3.3), RESTART, INVRT, and what the pins do with /OE high
+(OUTNE, 7.3.2). A missing address, `bus.nack = errno`, an address failed with
+`bus.fail(addr)` or every transfer after `bus.fail_after(n)` raises OSError
+like machine.I2C (19 ENODEV: address not acknowledged; 5 EIO).
+
+The ADS7828 (TI SBAS181): one command byte, then two bytes read back with a
+repeated START (readfrom_mem_into(addr, command, buf)): 0000 D11-D8, D7-D0.
+Command byte: SD (bit 7: 1 single-ended), C2-C0 (bits 6-4; single-ended input
+= C2 | C1 C0 << 1: 000 CH0, 100 CH1, 001 CH2, 101 CH3, ...), PD1 (bit 3:
+internal 2.5 V reference on), PD0 (bit 2: converter on between conversions).
+The fake converts against the 2.5 V internal reference when PD1 is set (so a
+driver that turns it on reads wrong), else against `vref_v` on REFin; SD = 0
+gives the differential pair (CH0-CH1, ...), clipped at 0.
 """
 
 _OSC_HZ = 25000000
@@ -91,14 +104,122 @@ class FakePCA9685:
         return 1000.0 - d if self.regs[_MODE2] & _INVRT else d
 
 
+    def pin_permille(self, ch, oe_high):
+        """The duty on channel ch's pin given the /OE line: with /OE high,
+        OUTNE 00 drives it low (0.0), 01 high with OUTDRV, else high impedance (None)."""
+        if not oe_high:
+            return self.duty_permille(ch)
+        outne = self.regs[_MODE2] & 0x03
+        if outne == 0:
+            return 0.0
+        if outne == 1 and self.regs[_MODE2] & 0x04:
+            return 1000.0
+        return None
+
+    def power_cycle(self):
+        """The chip lost its supply: every register back to its power-on value."""
+        self.__init__(self.osc_hz, self.extclk_hz)
+
+
+_ADS_INTERNAL_REF_V = 2.5
+
+
+class FakeADS7828:
+    """TI ADS7828: 8 inputs, 12 bits. set_volts(i, v): what input i sees."""
+
+    def __init__(self, vref_v=3.3, volts=None):
+        self.vref_v = vref_v          # on REFin: the board's reference
+        self.volts = [0.0] * 8
+        self.codes = [0] * 8          # single-ended on REFin, computed once (no float per read)
+        for i, v in enumerate(volts or ()):
+            self.set_volts(i, v)
+        self.commands = []            # every command byte received
+        self.record = True            # False: no log, so reads allocate nothing
+        self._cmd = None
+
+    def set_volts(self, i, v):
+        self.volts[i] = v
+        self.codes[i] = self._code(v, self.vref_v)
+
+    @staticmethod
+    def _code(v, ref):
+        code = int(v / ref * 4096)    # an ideal converter: floor(v / LSB), LSB = ref / 4096
+        return 0 if code < 0 else 4095 if code > 4095 else code
+
+    @staticmethod
+    def input_of(cmd):
+        """The single-ended input a command byte selects (SD = 1)."""
+        sel = (cmd >> 4) & 7
+        return ((sel & 3) << 1) | (sel >> 2)
+
+    def convert(self, cmd):
+        sel = (cmd >> 4) & 7
+        if cmd & 0x80 and not cmd & 0x08:
+            return self.codes[self.input_of(cmd)]
+        ref = _ADS_INTERNAL_REF_V if cmd & 0x08 else self.vref_v
+        if cmd & 0x80:
+            v = self.volts[self.input_of(cmd)]
+        else:                         # differential: pair (sel & 3), polarity bit 2
+            a, b = 2 * (sel & 3), 2 * (sel & 3) + 1
+            if sel & 4:
+                a, b = b, a
+            v = self.volts[a] - self.volts[b]
+        return self._code(v, ref)
+
+    def write(self, reg, data):
+        """A command byte (machine.I2C writes it as the 'register')."""
+        if self.record:
+            self.commands.append(reg)
+        self._cmd = reg
+        if len(data):
+            raise ValueError("ADS7828 takes one command byte, got %d more" % len(data))
+
+    def read_into(self, reg, buf):
+        """readfrom_mem_into(addr, command, buf): the command, then the result."""
+        self.write(reg, b"")
+        self.read_raw(buf)
+
+    def read_raw(self, buf):
+        if self._cmd is None:
+            raise OSError(5)
+        code = self.convert(self._cmd)
+        buf[0] = code >> 8
+        if len(buf) > 1:
+            buf[1] = code & 0xFF
+
+
 class FakeI2C:
     def __init__(self, devices):
-        self.devices = devices        # addr -> FakePCA9685
+        self.devices = devices        # addr -> FakePCA9685 or FakeADS7828
         self.nack = 0                 # errno to fail every transfer with; 0: answer
+        self.failed = {}              # addr -> errno: that device stopped answering
+        self.left = None              # transfers until every one fails (fail_after)
+        self.transfers = 0            # transfers attempted
+
+    def fail(self, addr, errno=19):
+        """The device at addr stops answering (ENODEV), or fails with errno."""
+        self.failed[addr] = errno
+
+    def fail_after(self, n, errno=5):
+        """n more transfers go through, then every one raises OSError(errno)."""
+        self.left = n
+        self._after = errno
+
+    def heal(self):
+        self.nack = 0
+        self.failed = {}
+        self.left = None
 
     def _dev(self, addr):
+        self.transfers += 1
+        if self.left is not None:
+            if self.left <= 0:
+                raise OSError(self._after)
+            self.left -= 1
         if self.nack:
             raise OSError(self.nack)
+        if addr in self.failed:
+            raise OSError(self.failed[addr])
         if addr not in self.devices:
             raise OSError(19)         # ENODEV, as machine.I2C raises on an address NACK
         return self.devices[addr]
@@ -112,6 +233,9 @@ class FakeI2C:
 
     def readfrom_mem_into(self, addr, reg, buf):
         self._dev(addr).read_into(reg, buf)
+
+    def readfrom_into(self, addr, buf):
+        self._dev(addr).read_raw(buf)
 
     def readfrom_mem(self, addr, reg, n):
         buf = bytearray(n)

@@ -75,11 +75,50 @@ def test_boards_drive_30_pilots_on_free_pins():
         b = hal.load_board(name)
         sp = b["pilots"]
         used = [ch["pin"] for ch in b["ct"]] + [sp["i2c"]["sda"], sp["i2c"]["scl"]]
-        for pin in sp["native"]:
+        for pin in sp["native"] + [sp["oe"]]:
             ok(pin in PWM_OUT[b["arch"]], "%s: GPIO %d cannot drive a pilot" % (name, pin))
             ok(pin not in used, "%s: GPIO %d used twice" % (name, pin))
             used.append(pin)
-        fake_machine.reset(tuple(e["addr"] for e in sp["pca9685"]))
+        fake_machine.fresh(tuple(e["addr"] for e in sp["pca9685"]))
         outs = outputs.build(b, fake_machine)
         eq(len(outs), 30, name)
+        eq(hal.pilot_count(b), 30, name)
+        eq(fake_machine.level(sp["oe"]), 0, "%s: expanders up, /OE low" % name)
+        ok(all(p.failsafe for p in outs[len(sp["native"]):]), "%s: every expander output behind /OE" % name)
     eq(len(outputs.build(hal.load_board("sim"), None)), 30)
+
+
+def test_expanders_make_1khz_within_2_percent():
+    import outputs
+    import pca9685
+    for name in ("pico", "esp32_devkitc"):
+        for exp in hal.load_board(name)["pilots"]["pca9685"]:
+            clk, ext = outputs.expander_clock(exp)        # raises if not declared or off
+            hz = pca9685.pwm_hz(clk, 1000)
+            ok(980 <= hz <= 1020, "%s 0x%02x: %r Hz" % (name, exp["addr"], hz))
+            ok(ext, "%s 0x%02x: the reference boards use EXTCLK" % (name, exp["addr"]))
+
+
+def test_reference_boards_read_back_all_30_pilots():
+    import fake_machine
+    from fake_i2c import FakeADS7828
+    for name in ("pico", "esp32_devkitc"):
+        b = hal.load_board(name)
+        rb = b["readback"]
+        addrs = rb["ads7828"]
+        ok(len(set(addrs)) == len(addrs) and all(0x48 <= a <= 0x4B for a in addrs), name)
+        ok(8 * len(addrs) >= hal.pilot_count(b), "%s: an ADC input per pilot" % name)
+        taken = [e["addr"] for e in b["pilots"]["pca9685"]] + [0x70]   # PCA9685 LED All Call
+        ok(not set(addrs) & set(taken), "%s: read-back addresses collide" % name)
+        fake_machine.fresh(())
+        for a in addrs:
+            fake_machine.EXPANDERS[a] = FakeADS7828(vref_v=rb["vref_v"])
+        r = hal.make_readback(b, fake_machine, lambda x, y: x - y)
+        # every pilot at +9 V (B) through the divider and a 0.25 V diode drop
+        g = 1 / 100000 + 1 / 22000 + 1 / 33000
+        v = (9.0 / 100000 + 3.3 / 22000) / g - 0.25
+        for i in range(30):
+            fake_machine.EXPANDERS[addrs[i // 8]].set_volts(i % 8, v)
+        r.states(0)
+        eq(r.states(500), ["B"] * 30, name)
+    eq(hal.make_readback(hal.load_board("sim"), None, lambda x, y: x - y), None)

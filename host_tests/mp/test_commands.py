@@ -91,3 +91,15 @@ def test_overrides_restore_within_hard_limits():
     kept = commands.restore(saved, ctl3, hard3)
     eq(ctl3.limit_a, [40, 40, 40])
     ok("limit" not in kept and "gone" not in kept.get("max", {}), "dropped: %r" % kept)
+
+
+def test_state_file_of_any_shape_restores_safely():
+    # before: a state.json of the wrong shape raised at boot
+    for bad in ([1, 2], "x", 3, None, {"limit": "a lot"}, {"max": [1]}, {"paused": ["bay1"]},
+                {"paused": {"bay1": "yes"}}, {"priority": {"bay1": None}}, {"limit": [1, 2]},
+                {"max": {"bay1": 99, "nope": 6}}, {"margin": -1}):
+        ctl, hard, _ = setup()
+        before = snapshot(ctl)
+        kept = commands.restore(bad, ctl, hard)
+        eq(snapshot(ctl), before, "state %r changed the controller" % (bad,))
+        eq(kept, {}, "state %r" % (bad,))

@@ -71,13 +71,16 @@ def test_circuits_in_order_puts_parents_first():
     eq([c["id"] for c in config.circuits_in_order(cs)], ["a", "b", "c"])
 
 
-def test_chargers_per_breaker_follow_the_code_table():
+def test_chargers_per_breaker_are_a_warning_not_a_refusal():
+    # a code's table is evidence for a permit (design rule 7): the site boots
     eq([config.max_evse(a) for a in (16, 20, 32, 40, 63, 100, 150, 200)], [1, 1, 2, 4, 6, 11, 17, None])
     import json
     cfg = json.loads(json.dumps(GOOD))
     cfg["site"]["circuits"] = [{"id": "g", "limit": 30}]
     cfg["chargers"] = [{"id": "c%d" % i, "circuit": "g", "max": 16} for i in range(3)]
-    e = raises(config.ConfigError, config.validate, cfg)
-    ok("carries 3 chargers, the code allows 2" in str(e), str(e))
-    cfg["chargers"].pop()
     config.validate(cfg)
+    w = config.code_warnings(cfg)
+    eq(len(w), 1)
+    ok("carries 3 chargers; one code's table allows 2" in w[0], w[0])
+    cfg["chargers"].pop()
+    eq(config.code_warnings(cfg), [])

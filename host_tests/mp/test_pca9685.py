@@ -130,7 +130,7 @@ def test_bad_values_refused():
         raises(ValueError, pca.set_permille, ch, permille)
     raises(ValueError, pca.all_permille, 1001)
     eq(chip.log, [], "nothing written for a refused value")
-    raises(ValueError, pca9685.Channel, pca, 16)
+    raises(ValueError, pca9685.Channel, Clocked.bank([pca]), pca, 16)
 
 
 def test_missing_expander_raises_oserror():
@@ -183,3 +183,182 @@ def test_set_permille_allocates_nothing():
     _set_locked(pca)
     near(chip.duty_permille(9), 266, 0.25)
     eq(chip.duty_permille(8), 1000.0)
+
+
+def test_pwm_hz_from_each_clock():
+    # osc / (4096 * (PRE_SCALE + 1)), PRE_SCALE = round(osc / 4.096 MHz) - 1 = 5 here
+    near(pca9685.pwm_hz(25000000, 1000), 1017.25, 0.01)     # nominal internal: +1.7 %
+    eq(pca9685.pwm_hz(24576000, 1000), 1000.0)               # EXTCLK 24.576 MHz: exact
+    # PRE_SCALE 5 (set for a nominal 25 MHz) on the datasheet's 23-27 MHz: 936-1099 Hz
+    near(23000000 / (4096 * 6), 935.9, 0.1)
+    near(27000000 / (4096 * 6), 1098.6, 0.1)
+    # and even with the clock measured, the best PRE_SCALE misses 1 kHz +-2 %:
+    near(pca9685.pwm_hz(23000000, 1000), 935.9, 0.1)         # PRE_SCALE 5
+    near(pca9685.pwm_hz(27000000, 1000), 941.7, 0.1)         # PRE_SCALE 6
+    # within 1000 +-2 % only for about 24.08-25.07 MHz
+    ok(980 <= pca9685.pwm_hz(24090000, 1000) <= 1020)
+    ok(pca9685.pwm_hz(25100000, 1000) > 1020)
+    raises(ValueError, pca9685.pwm_hz, 25e6, 1000)           # a float clock
+
+
+class Clocked:
+    """A fake ms clock for the bank's retry spacing."""
+
+    def __init__(self):
+        self.ms = 1000
+
+    def ticks_ms(self):
+        return self.ms
+
+    def ticks_diff(self, a, b):
+        return a - b
+
+    @staticmethod
+    def bank(chips, oe=None, clock=None):
+        c = clock or Clocked()
+        return pca9685.Bank(chips, oe, c.ticks_ms, c.ticks_diff)
+
+
+class OEPin:
+    """The bank's /OE GPIO: remembers its level and every write."""
+
+    def __init__(self):
+        self.level = None
+        self.writes = []
+
+    def value(self, v=None):
+        if v is None:
+            return self.level
+        self.level = v
+        self.writes.append(v)
+
+
+def make_bank(oe=True, chips=(0x40, 0x41)):
+    clock = Clocked()
+    devs = {a: FakePCA9685(extclk_hz=24576000) for a in chips}
+    bus = FakeI2C(devs)
+    pcas = [pca9685.PCA9685(bus, a, extclk=True, osc_hz=24576000) for a in chips]
+    pin = OEPin() if oe else None
+    bank = pca9685.Bank(pcas, pin, clock.ticks_ms, clock.ticks_diff)
+    chans = [pca9685.Channel(bank, p, ch) for p in pcas for ch in range(16)]
+    return clock, bus, devs, pin, bank, chans
+
+
+def pilots(devs, pin):
+    """What each channel's pin outputs, /OE included (0.0 = low = -12 V)."""
+    oe_high = pin is not None and pin.level == 1
+    return [devs[a].pin_permille(ch, oe_high) for a in sorted(devs) for ch in range(16)]
+
+
+def test_bank_keeps_outputs_off_until_every_chip_is_safe():
+    clock, bus, devs, pin, bank, chans = make_bank()
+    eq(pin.writes, [1], "/OE high from construction, before any transfer")
+    eq(bus.transfers, 0)
+    eq(pilots(devs, pin), [0.0] * 32, "outputs off: -12 V")
+    order = []
+    pin.value = (lambda old: lambda v=None: order.append(("oe", v, bus.transfers)) or old(v))(pin.value)
+    ok(bank.start())
+    ok(not bank.fault)
+    eq(pin.level, 0, "/OE low once the chips are up and safe")
+    eq(order[-1][0:2], ("oe", 0))
+    eq(order[-1][2], bus.transfers, "/OE went low after the last transfer")
+    eq(pilots(devs, pin), [1000.0] * 32, "every channel +12 V")
+    eq(bank.starts, 1)
+    ok(all(c.failsafe for c in chans), "an /OE pin: failsafe")
+    chans[20].set_permille(266)
+    near(devs[0x41].duty_permille(4), 266, 0.25)
+
+
+def test_failed_write_turns_the_bank_off_and_reraises():
+    clock, bus, devs, pin, bank, chans = make_bank()
+    bank.start()
+    chans[3].set_permille(266)
+    chans[17].set_permille(533)
+    bus.fail(0x41, 5)
+    e = raises(OSError, chans[18].set_permille, 400)
+    eq(e.errno, 5, "the bus's own error")
+    eq(pin.level, 1, "/OE high at once")
+    ok(bank.fault)
+    eq(pilots(devs, pin), [0.0] * 32, "every output of the bank at -12 V, the healthy chip's too")
+    # until the retry time, no byte goes on the bus, for any channel of the bank
+    n = bus.transfers
+    for ms in (0, 1000, 4999):
+        clock.ms = 1000 + ms
+        raises(OSError, chans[3].set_permille, 266)
+        raises(OSError, chans[18].set_permille, 400)
+    eq(bus.transfers, n, "nothing written while the bank is down")
+    raises(ValueError, chans[3].set_permille, 1001)   # a bad value is still refused as such
+    eq(pin.level, 1)
+
+
+def test_bank_comes_back_only_when_init_and_safe_state_succeed():
+    clock, bus, devs, pin, bank, chans = make_bank()
+    bank.start()
+    chans[5].set_permille(266)
+    bus.fail(0x41, 5)
+    raises(OSError, chans[20].set_permille, 533)
+    t_fail = clock.ms
+    # 5 s later the chip is still silent: one attempt, refused, /OE stays high
+    clock.ms = t_fail + 5000
+    n = bus.transfers
+    raises(OSError, chans[20].set_permille, 533)
+    ok(bus.transfers > n, "the retry went on the bus")
+    eq(pin.level, 1)
+    ok(bank.fault)
+    n = bus.transfers
+    clock.ms += 4000
+    raises(OSError, chans[20].set_permille, 533)
+    eq(bus.transfers, n, "next attempt only 5 s after the last")
+    # the chip answers again, after a power cycle (its registers at power-on values)
+    devs[0x41].power_cycle()
+    bus.heal()
+    clock.ms += 1000
+    chans[20].set_permille(533)
+    ok(not bank.fault)
+    eq(pin.level, 0, "/OE low again")
+    eq(bank.starts, 2)
+    ok(devs[0x41].awake() and devs[0x41].regs[0x00] & 0x40, "re-initialised, EXTCLK again")
+    near(devs[0x41].freq_hz(), 1000, 0.001)
+    out = pilots(devs, pin)
+    near(out[20], 533, 0.25)
+    eq(out[5], 1000.0, "the other channels start again at +12 V (no offer), not their old duty")
+    eq([x for i, x in enumerate(out) if i != 20], [1000.0] * 31)
+
+
+def test_bank_half_initialised_stays_off():
+    clock, bus, devs, pin, bank, chans = make_bank()
+    bus.fail_after(9)          # the first chip's init goes through, not the rest
+    ok(not bank.start())
+    eq(pin.level, 1)
+    ok(bank.fault and isinstance(bank.error, OSError))
+
+
+def test_without_oe_a_channel_is_not_failsafe():
+    clock, bus, devs, pin, bank, chans = make_bank(oe=False)
+    ok(bank.start())
+    ok(not any(c.failsafe for c in chans))
+    chans[2].set_permille(266)
+    bus.fail(0x40, 5)
+    raises(OSError, chans[2].set_permille, 533)
+    ok(bank.fault)
+    near(devs[0x40].duty_permille(2), 266, 0.25, "without /OE the chip keeps its last duty")
+
+
+def _channel_writes_locked(chans):
+    micropython.heap_lock()
+    try:
+        for c in chans:
+            c.set_permille(533)
+        chans[7].set_permille(1000)
+        chans[8].set_permille(0)
+    finally:
+        micropython.heap_unlock()
+
+
+def test_channel_set_permille_allocates_nothing():
+    clock, bus, devs, pin, bank, chans = make_bank()
+    bank.start()
+    for d in devs.values():
+        d.record = False
+    _channel_writes_locked(chans)
+    near(devs[0x41].duty_permille(15), 533, 0.25)

@@ -49,3 +49,46 @@ def test_energy_is_written_sparingly_and_survives_a_reboot():
     eq(again.wh["c"], 0.0)
     fl.files["energy.json"] = b'{"a": -5, "b": "x"}'
     eq(store.Energy("energy.json", ["a", "b"], fs=fl).wh, {"a": 0.0, "b": 0.0})
+
+
+class FullFlash(FakeFlash):
+    """A flash with no room left: every write fails as LittleFS does (ENOSPC)."""
+
+    def open(self, path, mode):
+        if "w" in mode:
+            raise OSError(28)
+        return FakeFlash.open(self, path, mode)
+
+
+def test_full_flash_never_raises_from_the_energy_save():
+    # before: a full filesystem raised from the energy save every 10 minutes
+    fl = FullFlash({"energy.json": b'{"bay1": 5.0}'})
+    e = store.Energy("energy.json", ["bay1"], every_ms=1000, fs=fl)
+    eq(e.wh["bay1"], 5.0)
+    for t in range(0, 5000, 500):
+        e.add("bay1", 1.0)
+        eq(e.maybe_save(t, lambda a, b: a - b), False)
+    ok(e.failed >= 3, "failures counted: %d" % e.failed)
+    ok(e.dirty, "kept for the next try")
+    eq(fl.files["energy.json"], b'{"bay1": 5.0}')   # what was saved is not lost
+
+
+def test_energy_save_interval_survives_a_week_without_change():
+    # before: saved_at a week old looked recent through the boards' 2**29 ms ticks_diff
+    def wrap30(a, b):
+        return ((a - b + (1 << 29)) & ((1 << 30) - 1)) - (1 << 29)
+    fl = FakeFlash()
+    e = store.Energy("energy.json", ["bay1"], every_ms=600000, fs=fl)
+    e.add("bay1", 1.0)
+    e.maybe_save(0, wrap30)
+    e.maybe_save(600000, wrap30)
+    eq(e.writes, 1)
+    t = 600000
+    for _ in range(7 * 144):      # a week idle, checked every 10 minutes
+        t += 600000
+        e.maybe_save(t & ((1 << 30) - 1), wrap30)
+    e.add("bay1", 1.0)
+    for _ in range(3):            # charging again: saved within the interval
+        t += 600000
+        e.maybe_save(t & ((1 << 30) - 1), wrap30)
+    eq(e.writes, 2)

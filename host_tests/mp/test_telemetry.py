@@ -13,7 +13,7 @@ SC = {"duration": 20, "site": {"phases": ["L1", "L2", "L3"], "limit": 40},
 
 def test_telemetry_payload():
     sim = simsite.Sim(SC)
-    for t in range(0, 3000, 500):
+    for t in range(0, 10000, 500):   # 5 s after boot (a reset's offers may stand), then charging
         sim.step(t)
     tp, payload = telemetry.state("hub1", sim.hub, None, 3)
     eq(tp, "almhub/hub1/telemetry")

@@ -1,0 +1,169 @@
+"""Scenario fuzzing: random sites and events through the simulator's engine,
+checked against the overload invariant.
+
+    import fuzzlib
+    results = fuzzlib.run([scenario, ...])          # firmware/simsite.py on the unix port
+    problems, worst_as = fuzzlib.judge(scenario, results[0])
+
+The generator (`scenarios()`, a Hypothesis strategy) draws sites of 1 or 3
+phases with nested circuits, 1-30 chargers (1- and 3-phase), boards with and
+without pilot read-back and with or without a CT per charger, and events:
+arrivals, departures, load steps (the house alone may go over the limit),
+every sensor fault, and commands (valid or not).
+
+The invariant (README, "Load management"), checked on the simulator's truth
+(`actual`, what the clamps would read with perfect sensors), never on what
+the hub believes:
+- no phase or circuit is over its limit, except within W of something the hub
+  did not cause: a load step, a sensor fault or its end, a command, an
+  arrival (plus the car's own delay, up to 5 s, before it draws), boot.
+  W = the EV's response (5 s) + 2 periods (the measurement, and the
+  read-back's debounce).
+- what is over counts only above what the hub cannot help: the non-EV load
+  itself when that alone is over, and, while a phase's CT is lost, the non-EV
+  load plus the fallback budget (the installer's figure of what is safe blind).
+- a tolerance of the measurement's slack (0.5 A + 2 %), as in control.py.
+- every period: offers within min..max, duties exactly J1772's, offers within
+  limit - margin per phase and within every circuit (checked in the engine).
+"""
+
+import json
+import os
+import tempfile
+
+import mpenv
+
+from hypothesis import strategies as st
+
+FAULTS = ["open", "shorted", "stuck", "saturated", "bias", "slipped"]
+HEAPSIZE = "16M"
+
+
+def run(scenarios, timeout=1800):
+    """Run scenarios through simsite.check_main; one result dict each."""
+    fd, path = tempfile.mkstemp(suffix=".json", prefix="almhub-fuzz-")
+    with os.fdopen(fd, "w") as f:
+        json.dump(scenarios, f)
+    try:
+        r = mpenv.run(["-X", "heapsize=" + HEAPSIZE, "-c",
+                       "import simsite\nsimsite.check_main(%r)\n" % path],
+                      capture_output=True, text=True, timeout=timeout)
+    finally:
+        os.unlink(path)
+    out = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    if r.returncode != 0 or len(out) != len(scenarios):
+        raise RuntimeError("simsite.check_main failed (%d): %s" % (r.returncode, (r.stdout + r.stderr)[-3000:]))
+    return out
+
+
+def _excuses(sc):
+    """(time, window extra) of everything the hub did not cause."""
+    ev = [(0.0, 5.0)]   # boot: cars may be plugged from the start
+    for e in sc.get("events", []):
+        ev.append((float(e["t"]), 5.0 if "plug" in e else 0.0))
+    return ev
+
+
+def judge(sc, res):
+    """(problems, worst over in A*s outside the excuses, total over in A*s)."""
+    if "error" in res:
+        return ["exception: " + res["error"]], 0.0, 0.0
+    problems = []
+    if res["bad"]:
+        problems.append("hard limit or duty: " + res["bad"])
+    period = res["period_ms"] / 1000.0
+    w = res["response_ms"] / 1000.0 + 2 * period
+    excuses = _excuses(sc)
+    episodes = {}
+    total = 0.0
+    for t, kind, name, actual, limit, nonev, fb in res["over"]:
+        floor = max(limit, nonev + (fb or 0))
+        excess = actual - floor - (0.5 + 0.02 * actual)
+        if excess <= 0:
+            continue
+        total += excess * period
+        if any(0 <= t - et <= w + extra + 1e-9 for et, extra in excuses):
+            continue
+        key = (kind, name)
+        episodes[key] = episodes.get(key, 0.0) + excess * period
+        if len(problems) < 5:
+            problems.append("t=%.1f %s %s: %.2f A over %.2f A (non-EV %.2f, fallback %s)"
+                            % (t, kind, name, actual, floor, nonev, fb))
+    worst = max(episodes.values()) if episodes else 0.0
+    return problems, worst, total
+
+
+@st.composite
+def scenarios(draw, max_chargers=30, duration=240):
+    three = draw(st.booleans())
+    phases = ["L1", "L2", "L3"] if three else ["L1"]
+    limit = draw(st.integers(20, 160))
+    per_phase = three and draw(st.booleans())
+    limits = [draw(st.integers(20, 160)) for _ in phases] if per_phase else [limit] * len(phases)
+    margin = draw(st.integers(0, min(limits) // 5))
+    site = {"phases": phases, "limit": limits if per_phase else limit, "margin": margin}
+    if draw(st.booleans()):
+        site["fallback"] = draw(st.integers(0, min(limits) - margin))
+    circuits = []
+    for k in range(draw(st.integers(0, 3))):
+        parent = draw(st.sampled_from([None] + [c["id"] for c in circuits]))
+        top = min(limits) if parent is None else int([c["limit"] for c in circuits if c["id"] == parent][0])
+        lim = draw(st.integers(min(16, top), top))
+        if draw(st.booleans()):
+            lim = lim + 0.5   # a decimal breaker rating in the file
+        circuits.append({"id": "k%d" % k, "limit": lim, "parent": parent})
+    site["circuits"] = circuits
+    chargers = []
+    for i in range(draw(st.integers(1, max_chargers))):
+        ch = {"id": "c%d" % i}
+        ch["phases"] = phases if three and draw(st.booleans()) else [draw(st.sampled_from(phases))]
+        circ = draw(st.sampled_from([None] + circuits))
+        cap = 32
+        if circ is not None:
+            ch["circuit"] = circ["id"]
+            cap = min(cap, int(circ["limit"]))
+        if cap < 6:
+            ch.pop("circuit", None)
+            cap = 32
+        mn = draw(st.integers(6, min(10, cap)))
+        ch["min"], ch["max"] = mn, draw(st.integers(mn, cap))
+        if draw(st.integers(0, 4)) == 0:
+            ch["priority"] = draw(st.integers(-2, 2))
+        chargers.append(ch)
+    ids = [c["id"] for c in chargers]
+    events = []
+    t_of = st.integers(0, duration * 2).map(lambda x: x / 2.0)
+    for _ in range(draw(st.integers(0, 40))):
+        t = draw(t_of)
+        kind = draw(st.sampled_from(["plug", "plug", "plug", "unplug", "load", "load", "sensor", "cmd"]))
+        if kind == "plug":
+            events.append({"t": t, "plug": draw(st.sampled_from(ids)), "ev_max": draw(st.integers(6, 32)),
+                           "kwh": draw(st.sampled_from([0.05, 0.5, 5, 50])), "delay": draw(st.integers(0, 5))})
+        elif kind == "unplug":
+            events.append({"t": t, "unplug": draw(st.sampled_from(ids))})
+        elif kind == "load":
+            events.append({"t": t, "load": {p: draw(st.integers(0, int(max(limits) * 1.1))) for p in phases
+                                            if draw(st.booleans())} or {phases[0]: 0}})
+        elif kind == "sensor":
+            p = draw(st.sampled_from(phases))
+            events.append({"t": t, "sensor": p, "fault": draw(st.sampled_from(FAULTS))})
+            events.append({"t": min(duration, t + draw(st.integers(1, 90))), "sensor": p, "fault": None})
+        else:
+            events.append({"t": t, "cmd": draw(_commands(ids, limits, margin))})
+    control = {"holdoff_ms": draw(st.sampled_from([0, 5000, 30000]))}
+    return {"duration": duration, "mains_hz": draw(st.sampled_from([50, 60])), "voltage": 230,
+            "readback": draw(st.booleans()), "charger_cts": draw(st.integers(0, 3)) == 0,
+            "site": site, "chargers": chargers, "control": control, "events": events}
+
+
+def _commands(ids, limits, margin):
+    cid = st.sampled_from(ids + ["nope"])
+    return st.one_of(
+        st.fixed_dictionaries({"cmd": st.just("set_limit"),
+                               "limit": st.integers(0, max(limits) + 10)}),
+        st.fixed_dictionaries({"cmd": st.just("set_margin"), "margin": st.integers(0, max(limits))}),
+        st.fixed_dictionaries({"cmd": st.just("set_max"), "charger": cid, "max": st.integers(0, 40)}),
+        st.fixed_dictionaries({"cmd": st.sampled_from(["pause", "resume"]), "charger": cid}),
+        st.fixed_dictionaries({"cmd": st.just("priority"), "charger": cid, "priority": st.integers(-5, 5)}),
+        st.fixed_dictionaries({"cmd": st.sampled_from(["fly", "status"])}),
+    )
