@@ -16,6 +16,21 @@ cycles, so 47-63 Hz and harmonic-rich currents read right. With no usable
 signal anywhere (all currents tiny) the nominal window is used: its error is
 then far below the 0.05 A floor.
 
+A bias that ramps within the burst
+----------------------------------
+A sagging supply moves the bias while the burst is taken: 20 mV over 3 s is
+1.7 LSB over a 10-cycle window, which alone would read 0.08 A if one mean were
+removed over the window. So the RMS pass (`cycle_mean_square`) cuts the window
+into its cycles (found by the crossings, or the nominal ones) and removes each
+cycle's own mean: a CT passes no DC and nothing below the mains frequency, so
+a whole cycle's mean is bias, never current. What a ramp of g LSB a cycle
+leaves within a cycle is a sawtooth: g**2/12 of mean square, and a cross term
+with the current that is first order in g (~0.036 A per LSB a cycle, at any
+current). Both are removed too: g is fitted to the cycle means, and the cross
+term is measured with the kernel's half-cycle sums (see cycle_mean_square).
+A linear ramp is then removed exactly (for the fundamental and odd harmonics),
+and a curved drift down to its change of slope within one cycle.
+
 32-bit safety (ESP32, RP2040: viper ints are 32-bit machine words)
 ------------------------------------------------------------------
 Samples are taken down to 12 bits (`>> shift`, shift >= 4), so a deviation
@@ -23,14 +38,19 @@ from the bias is |d| <= 4095 and d*d <= 16_769_025 < 2**24. Squares are summed
 in chunks of CHUNK = 127 samples into one word, which therefore stays
 <= 127 * 16_769_025 = 2_129_666_175 < 2**31 - 1. Each chunk's sum is then
 split into two words: `lo` gathers its low 16 bits (<= 65535 a chunk), `hi`
-its high bits (<= 32496 a chunk). With at most MAX_FRAMES = 16384 frames,
-i.e. 130 chunks:
+its high bits (<= 32496 a chunk). The chunks run on across the half-cycle
+boundaries, so with at most MAX_FRAMES = 16384 frames, i.e. 130 chunks:
     lo <= 65535 * 130 =  8_519_550
     hi <= 32496 * 130 =  4_224_480
     |s1| <= 4095 * 16384 = 67_092_480
-so no word can wrap, and every result also fits a 30-bit small int, so reading
-it back allocates nothing either. The kernel writes its results into a
-preallocated array('i') and returns None.
+and every sum of deviations over a part of the span (a half cycle, a cycle,
+the second halves minus the first halves) is bounded like s1. A half cycle's
+end frame is start + (h * m + ncyc) // (2 * ncyc), h <= 2 * ncyc + 1 (one
+past the last), with ncyc <= m // 4 and m <= 16384:
+    h * m + ncyc <= m * m / 2 + m + m / 4 = 134_238_208
+So no word can wrap, and every result also fits a 30-bit small int, so reading it back
+allocates nothing either. The kernel writes its results into preallocated
+array('i')s and returns None.
 """
 
 import micropython
@@ -53,14 +73,18 @@ _REF_MIN_PP = const(32)     # 12-bit LSB of swing a channel needs to mark cycles
 
 
 @micropython.viper
-def _accumulate(i: int, d: int, acc: int, buf, nch: int, start: int, end: int, shift: int, bias, out):
+def _accumulate(i: int, d: int, acc: int, buf, nch: int, start: int, end: int, ncyc: int,
+                shift: int, bias, out, cyc):
     # i, d and acc come first because viper keeps a function's first three
     # locals in CPU registers (x64, Thumb): the hot loop runs ~1.8x faster so.
     p = ptr16(buf)
     b = ptr32(bias)
     o = ptr32(out)
+    y = ptr32(cyc)
     stop = end * nch
     span = nch * CHUNK
+    m = end - start
+    halves = ncyc * 2
     c = 0
     while c < nch:
         bc = int(b[c])
@@ -69,6 +93,11 @@ def _accumulate(i: int, d: int, acc: int, buf, nch: int, start: int, end: int, s
         hi = 0
         mn = 65535
         mx = -65535
+        t = 0      # this half cycle's sum
+        first = 0  # the cycle's first half's sum
+        dd = 0     # second halves minus first halves
+        h = 1      # the half cycle being summed, 1 .. halves
+        edge = (start + (m + ncyc) // halves) * nch + c  # where it ends
         i = start * nch + c
         while i < stop:
             chunk = i + span
@@ -76,16 +105,31 @@ def _accumulate(i: int, d: int, acc: int, buf, nch: int, start: int, end: int, s
                 chunk = stop
             acc = 0  # <= CHUNK squares: fits a signed 32-bit word
             while i < chunk:
-                d = (int(p[i]) >> shift) - bc
-                s1 += d
-                acc += d * d
-                if d < mn:
-                    mn = d
-                if d > mx:
-                    mx = d
-                i += nch
+                lim = chunk
+                if edge < lim:
+                    lim = edge
+                while i < lim:
+                    d = (int(p[i]) >> shift) - bc
+                    t += d
+                    acc += d * d
+                    if d < mn:
+                        mn = d
+                    if d > mx:
+                        mx = d
+                    i += nch
+                if i >= edge:  # half cycle h ends here
+                    if h & 1:
+                        first = t
+                    else:
+                        y[((h >> 1) - 1) * nch + c] = first + t
+                        dd += t - first
+                        s1 += first + t
+                    t = 0
+                    h += 1
+                    edge = (start + (h * m + ncyc) // halves) * nch + c
             lo += acc & 0xFFFF
             hi += acc >> 16
+        y[ncyc * nch + c] = dd
         k = c * NSTATS
         o[k] = s1
         o[k + 1] = lo
@@ -95,43 +139,68 @@ def _accumulate(i: int, d: int, acc: int, buf, nch: int, start: int, end: int, s
         c += 1
 
 
-def accumulate(buf, nch, start, end, shift, bias, out):
+def accumulate(buf, nch, start, end, ncyc, shift, bias, out, cyc):
     """Per-channel sums over frames [start, end) of buf (array 'H'), in viper.
 
     bias: array('i'), per channel, 12-bit units; out: array('i'), NSTATS per
-    channel (S1, S2LO, S2HI, MIN, MAX). Allocates nothing.
+    channel (S1, S2LO, S2HI, MIN, MAX). The span is cut into ncyc equal cycles,
+    each into two halves, where bound() says (the caller keeps to ncyc >= 1
+    and to the module docstring's bound, ncyc <= (end - start) // 4, or to 1
+    for 2-3 frames). cyc (array 'i', (ncyc + 1) * nch): cyc[i * nch + c] is
+    cycle i's sum of deviations, cyc[ncyc * nch + c] the sum over the cycles
+    of the second half's minus the first half's. The sums over the span do
+    not depend on the cut. Allocates nothing.
     """
-    _accumulate(0, 0, 0, buf, nch, start, end, shift, bias, out)
+    _accumulate(0, 0, 0, buf, nch, start, end, ncyc, shift, bias, out, cyc)
 
 
-def accumulate_py(buf, nch, start, end, shift, bias, out):
+def bound(start, end, ncyc, h):
+    """Where half cycle h (0 .. 2 * ncyc) of the span starts: the kernel's cut."""
+    return start + (h * (end - start) + ncyc) // (2 * ncyc)
+
+
+def accumulate_py(buf, nch, start, end, ncyc, shift, bias, out, cyc):
     """The same sums in plain Python: the test oracle and the bench's baseline."""
     for c in range(nch):
         bc = bias[c]
-        s1 = lo = hi = 0
+        lo = hi = 0
         mn = 65535
         mx = 0
+        half = [0] * (2 * ncyc)
+        h = 0
+        edge = bound(start, end, ncyc, 1) * nch + c  # half cycle h's end, as an index
         i, stop = start * nch + c, end * nch
         while i < stop:
+            chunk = min(i + nch * CHUNK, stop)
             acc = 0
-            for j in range(i, min(i + nch * CHUNK, stop), nch):
-                x = buf[j] >> shift
-                d = x - bc
-                s1 += d
-                acc += d * d
-                if x < mn:
-                    mn = x
-                if x > mx:
-                    mx = x
-            i += nch * CHUNK
+            while i < chunk:
+                t = 0
+                for j in range(i, min(chunk, edge), nch):
+                    x = buf[j] >> shift
+                    d = x - bc
+                    t += d
+                    acc += d * d
+                    if x < mn:
+                        mn = x
+                    if x > mx:
+                        mx = x
+                half[h] += t
+                i = max(i, min(chunk, edge))
+                i += (c - i) % nch  # on to channel c's next sample
+                if i >= edge and h + 1 < len(half):
+                    h += 1
+                    edge = bound(start, end, ncyc, h + 1) * nch + c
             lo += acc & 0xFFFF
             hi += acc >> 16
         k = c * NSTATS
-        out[k] = s1
+        out[k] = sum(half)
         out[k + 1] = lo
         out[k + 2] = hi
         out[k + 3] = mn
         out[k + 4] = mx
+        for q in range(ncyc):
+            cyc[q * nch + c] = half[2 * q] + half[2 * q + 1]
+        cyc[ncyc * nch + c] = sum(half[1::2]) - sum(half[0::2])
 
 
 @micropython.viper
@@ -166,10 +235,90 @@ def crossings(buf, nch: int, ch: int, nframes: int, lo_thr: int, hi_thr: int, sh
     o[2] = last
 
 
-def mean_square(stats, k, n):
-    """Mean square deviation (12-bit units squared) of one channel's sums."""
-    mean = stats[k + S1] / n
-    return max(0.0, (stats[k + S2HI] * 65536.0 + stats[k + S2LO]) / n - mean * mean)
+def cycle_mean_square(buf, nch, start, end, ncyc, shift, bias, cyc, out, ms):
+    """Per channel, the mean square of frames [start, end) cut into ncyc equal
+    cycles, each cycle's own mean and a ramp of the bias removed.
+
+    ms (array 'f', per channel): the mean squares, 12-bit units squared. out
+    (array 'i', NSTATS per channel): the sums over the span, as accumulate()
+    gives them. cyc (array 'i', (ncyc + 1) * nch at least) is scratch. The
+    span must hold 2 frames or more; ncyc is held to [1, (end - start) // 4]
+    and to what cyc holds; returns the ncyc used. One kernel call (all the
+    per-sample work), then integer sums a cycle and floats a channel.
+
+    Removing cycle i's mean leaves of a bias ramp (g LSB a cycle of T frames)
+    a sawtooth in each cycle: g**2 / 12 of mean square, and a cross term
+    2 * (g / T) * W_i with the current x, W_i = sum((t - centre) * x). g is
+    fitted to the cycle means (the current adds nothing to a whole cycle's
+    mean). W_i is taken as T/4 * D_i, D_i the second half cycle's sum minus
+    the first's, both about the cycle's mean (halves may differ by a frame):
+    for the fundamental and every odd harmonic the two are equal (both
+    -T**2 / (2 pi h) * amplitude * cos(phase)). Over the ramp itself D_i is
+    g*T/4 too; so, per sample, what is subtracted is
+    g/2 * sum(D) / m - g**2 / 24.
+    """
+    m = end - start
+    if ncyc > m // 4:
+        ncyc = m // 4   # two frames a half cycle at least: the kernel's bound
+    if ncyc > len(cyc) // nch - 1:
+        ncyc = len(cyc) // nch - 1
+    if ncyc < 1:
+        ncyc = 1
+    accumulate(buf, nch, start, end, ncyc, shift, bias, out, cyc)
+    # Each cycle's S1**2 / n etc. are summed as integers, one set of sums per
+    # cycle length (the cut gives two, n0 and n0 + 1), divided once at the end:
+    # no float, so no heap, a cycle (the sums are small ints while the bias is
+    # tracked: |S1| < 32768).
+    halves = 2 * ncyc
+    n0 = m // ncyc
+    fit = ncyc * (ncyc * ncyc - 1) / 3  # sum of (2i - ncyc + 1)**2
+    for c in range(nch):
+        q0 = q1 = 0  # sum of S1**2, cycles of n0 frames, of n0 + 1
+        l0 = l1 = 0  # sum of (2i - ncyc + 1) * S1
+        e0 = e1 = 0  # sum of the frames the second half has more than the first, times S1
+        a = start
+        k = c
+        for i in range(ncyc):  # the cuts as bound() makes them
+            h = start + ((2 * i + 1) * m + ncyc) // halves
+            b = start + ((2 * i + 2) * m + ncyc) // halves
+            t = cyc[k]
+            if b - a == n0:
+                q0 += t * t
+                l0 += (2 * i - ncyc + 1) * t
+                e0 += (b + a - 2 * h) * t
+            else:
+                q1 += t * t
+                l1 += (2 * i - ncyc + 1) * t
+                e1 += (b + a - 2 * h) * t
+            a = b
+            k += nch
+        j = c * NSTATS
+        v = (out[j + S2HI] * 65536.0 + out[j + S2LO] - q0 / n0 - q1 / (n0 + 1)) / m
+        if ncyc > 1:
+            g = (l0 / n0 + l1 / (n0 + 1)) / fit * 2  # the ramp, LSB a cycle
+            d = cyc[k] - e0 / n0 - e1 / (n0 + 1)
+            v += g * g / 24 - g / 2 * d / m
+        ms[c] = v if v > 0.0 else 0.0
+    return ncyc
+
+
+def cycle_mean_square_py(buf, nch, c, start, end, ncyc, shift):
+    """cycle_mean_square of channel c in plain Python, the test oracle: each
+    cycle's mean found first and the squares taken about it; the ramp fitted
+    to the cycle means, the half cycles' sums taken sample by sample."""
+    m = end - start
+    h = [bound(start, end, ncyc, j) - start for j in range(2 * ncyc + 1)]
+    x = [buf[f * nch + c] >> shift for f in range(start, end)]
+    cycles = [(h[2 * i], h[2 * i + 1], h[2 * i + 2]) for i in range(ncyc)]
+    means = [sum(x[a:b]) / (b - a) for a, _, b in cycles]
+    total = sum(sum((v - means[i]) ** 2 for v in x[a:b]) for i, (a, _, b) in enumerate(cycles))
+    if ncyc > 1:
+        mid = (ncyc - 1) / 2
+        g = sum((i - mid) * u for i, u in enumerate(means)) / sum((i - mid) ** 2 for i in range(ncyc))
+        d = sum(sum(v - means[i] for v in x[h1:b]) - sum(v - means[i] for v in x[a:h1])
+                for i, (a, h1, b) in enumerate(cycles))
+        total += m * g * g / 24 - g / 2 * d
+    return max(0.0, total / m)
 
 
 class Meter:
@@ -200,13 +349,18 @@ class Meter:
         self.buf = array("H", bytes(2 * frames * nch))
         self.whole = array("i", bytes(4 * NSTATS * nch))   # pass 1: whole burst
         self.span = array("i", bytes(4 * NSTATS * nch))    # pass 2: whole cycles
+        # per-cycle sums: as many cycles as the fastest mains the window accepts
+        most = max(cycles, frames * (MAX_HZ + 2) // rate + 1)
+        self.cyc = array("i", bytes(4 * (most + 1) * nch))
+        self.ms = array("f", bytes(4 * nch))               # pass 2: mean squares
         self.prev = array("i", bytes(4 * NSTATS * nch))    # pass 1 of the last burst
         self.bias = array("i", [2048] * nch)
         self.xing = array("i", bytes(12))
         self.irms_a = array("f", bytes(4 * nch))
         self.status = bytearray([health.MISSING] * nch)
         self.hz = 0.0         # mains frequency seen in the last burst, 0 if none
-        self.span_frames = 0  # frames the RMS was taken over
+        self.window = array("i", bytes(12))  # the RMS's frames [start, end) and its cycles
+        self.span_frames = 0  # end - start
         self.t_ms = None      # when the last good burst was taken
 
     def _nominal_hz(self):
@@ -215,7 +369,7 @@ class Meter:
         return 60 if self.hz > 55 else 50
 
     def _window(self, n):
-        """Frames [start, end) holding whole cycles of the mains."""
+        """Frames [start, end) holding whole cycles of the mains, and how many."""
         st = self.whole
         ref = -1
         best = _REF_MIN_PP
@@ -234,9 +388,9 @@ class Meter:
                 hz = self.rate * (count - 1) / (last - first)
                 if MIN_HZ - 2 <= hz <= MAX_HZ + 2:
                     self.hz = hz
-                    return first, last
+                    return first, last, count - 1
         self.hz = 0.0
-        return 0, (self.rate * self.cycles + self._nominal_hz() // 2) // self._nominal_hz()
+        return 0, (self.rate * self.cycles + self._nominal_hz() // 2) // self._nominal_hz(), self.cycles
 
     def measure(self, now_ms):
         """Take one burst and update irms_a, status, hz. Returns nothing."""
@@ -246,20 +400,23 @@ class Meter:
                 self.status[c] = health.MISSING
             return
         st, prev = self.whole, self.prev
-        accumulate(self.buf, nch, 0, n, self.shift, self.bias, st)
+        accumulate(self.buf, nch, 0, n, 1, self.shift, self.bias, st, self.cyc)
         repeat = st == prev  # the very same burst again: the sampler has stopped
         for c in range(nch):
             k = c * NSTATS
             self.status[c] = health.STALE if repeat else health.classify(
                 self.bias[c] + st[k + S1] // n, st[k + MIN], st[k + MAX], n)
         prev[:] = st
-        start, end = self._window(n)
+        start, end, ncyc = self._window(n)
         self.span_frames = m = end - start
-        sp = self.span
-        accumulate(self.buf, nch, start, end, self.shift, self.bias, sp)
+        sp, ms, win = self.span, self.ms, self.window
+        win[0] = start
+        win[1] = end
+        win[2] = cycle_mean_square(self.buf, nch, start, end, ncyc, self.shift, self.bias,
+                                   self.cyc, sp, ms)
         for c in range(nch):
             k = c * NSTATS
-            self.irms_a[c] = mean_square(sp, k, m) ** 0.5 * self.cal_a[c]
+            self.irms_a[c] = ms[c] ** 0.5 * self.cal_a[c]
             # track the bias: the mean over whole cycles is the DC offset
             b = self.bias[c] + (sp[k + S1] + m // 2) // m
             self.bias[c] = 0 if b < 0 else health.FULL12 if b > health.FULL12 else b

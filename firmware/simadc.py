@@ -5,12 +5,14 @@
 
 A clamp's current is a sum of harmonics of the mains frequency (shapes below),
 scaled so its true RMS is exactly `amps`. The analogue front end adds a bias
-near mid-rail that drifts, Gaussian-like noise, and a 12-bit ADC whose result
-is widened to 16 bits as ESP32 and RP2040 `read_u16` do. Channels are sampled
-one after another (round-robin), like the RP2040's ADC. Faults make the
-signatures health.py looks for: "open", "shorted", "stuck", "saturated",
-"bias", "missing" (the sampler returns nothing) and "frozen" (the same burst
-again).
+near mid-rail that drifts (a ramp, sample by sample, as a sagging supply moves
+it), Gaussian-like noise, and a 12-bit ADC whose result is widened to 16 bits
+as ESP32 and RP2040 `read_u16` do. Channels are sampled one after another
+(round-robin), like the RP2040's ADC. Faults make the signatures health.py
+looks for: "open", "shorted", "stuck", "saturated", "bias", "missing" (the
+sampler returns nothing) and "frozen" (the same burst again). One fault has
+no signature at all: "slipped", a clamp that slipped off its cable, reads
+0 A plus noise at a healthy bias, whatever current the cable carries.
 """
 
 import math
@@ -30,6 +32,9 @@ SMPS = ((1, 1.0, 0.0), (3, 0.87, math.pi), (5, 0.66, 0.0), (7, 0.43, math.pi),
 
 _TWO_PI = 2 * math.pi
 
+# What a Clamp's `fault` may be; "missing" and "frozen" are the SimADC's own.
+FAULTS = ("open", "shorted", "stuck", "saturated", "bias", "slipped")
+
 
 class Clamp:
     """One simulated CT clamp on one ADC input."""
@@ -43,7 +48,7 @@ class Clamp:
         self.bias = bias                # fraction of full scale
         self.drift_per_s = drift_per_s  # bias drift, fraction of full scale per second
         self.noise_lsb = noise_lsb      # noise, 12-bit LSB rms
-        self.fault = fault
+        self.fault = fault              # None or one of FAULTS
         self._norm = 1.0 / math.sqrt(sum(a * a for _, a, _ in shape) / 2)
 
     def peak_a(self):
@@ -68,13 +73,19 @@ def _noise():
 
 _TABLE = const(1024)   # waveform points per cycle
 _PHASE = const(30)     # phase accumulator bits: a cycle is 2**30
+_RAMP = const(16)      # fraction bits of the bias ramp (read_u16 counts per frame)
 
 
 @micropython.viper
 def _synth(buf, nch: int, ch: int, frames: int, table, st):
-    """Healthy samples of one channel: table lookup + triangular noise, 12-bit.
+    """Healthy samples of one channel: table lookup + bias ramp + triangular noise, 12-bit.
 
-    st (array 'i'): [phase, step, bias16, noise_k, seed], phase and seed updated.
+    st (array 'i'): [phase, step, bias16, noise_k, seed, ramp, falling], phase
+    and seed updated; ramp is the size of the bias change per frame in 2**-16
+    read_u16 counts, falling 1 when it goes down (a ptr32 load is unsigned,
+    and a constant of 2**30 or more is no small int on a 32-bit board).
+    r = f * ramp, the change so far, stays below 2**31: SimADC keeps a burst's
+    whole change under 32767 counts (32767 * 2**16, plus 0.5 a frame of rounding).
     """
     p = ptr16(buf)
     w = ptr32(table)
@@ -84,6 +95,10 @@ def _synth(buf, nch: int, ch: int, frames: int, table, st):
     bias = int(s[2])
     nk = int(s[3])
     seed = int(s[4])
+    ramp = int(s[5])
+    if int(s[6]):
+        ramp = 0 - ramp
+    r = 0
     i = ch
     stop = frames * nch
     while i < stop:
@@ -93,13 +108,14 @@ def _synth(buf, nch: int, ch: int, frames: int, table, st):
         tri = ((seed >> 16) & 0xFF) + ((seed >> 8) & 0xFF) - 255
         # the table is stored +65536: a ptr32 load is unsigned, and a 64-bit
         # host would not sign-extend a negative entry
-        v = (bias + int(w[phase >> 20]) - 65536 + ((tri * nk) >> 8) + 8) >> 4
+        v = (bias + (r >> _RAMP) + int(w[phase >> 20]) - 65536 + ((tri * nk) >> 8) + 8) >> 4
         if v < 0:
             v = 0
         if v > 4095:
             v = 4095
         p[i] = (v << 4) | (v >> 8)
         phase = (phase + step) & 0x3FFFFFFF
+        r += ramp
         i += nch
     s[0] = phase
     s[4] = seed
@@ -114,7 +130,7 @@ class SimADC:
         self.rate_hz = rate_hz
         self.t = 0.0          # simulated time of the next frame, seconds
         self.fault = None     # "missing" or "frozen" for the whole sampler
-        self.st = array("i", bytes(20))
+        self.st = array("i", bytes(28))
         self.tables = [None] * len(clamps)  # type: list
         self.keys = [None] * len(clamps)
         self.seed = seed
@@ -140,9 +156,12 @@ class SimADC:
         dt = 1.0 / self.rate_hz
         for c in range(nch):
             cl = self.clamps[c]
-            # drift moves the bias burst by burst: a real one takes minutes
-            bias = (cl.bias + cl.drift_per_s * self.t) * 65535
             t = self.t + c * dt / nch  # round-robin: channels a slot apart
+            # the bias ramps sample by sample (drift_per_s), continuous across bursts
+            bias = (cl.bias + cl.drift_per_s * t) * 65535
+            slope = cl.drift_per_s * 65535 * dt  # read_u16 counts per frame
+            if abs(slope) * frames > 32767:
+                raise ValueError("bias drift beyond half the ADC's range in one burst")
             if cl.fault is None or cl.fault == "slipped":
                 st = self.st
                 cyc = t * cl.hz
@@ -151,13 +170,15 @@ class SimADC:
                 st[2] = int(bias)
                 st[3] = int(cl.noise_lsb * 16 * 256 / 104.1)  # triangular noise: sd 104.1
                 self.seed = st[4] = (self.seed * 69069 + 1) & 0x3FFFFFFF
+                st[5] = int(abs(slope) * (1 << _RAMP) + 0.5)
+                st[6] = 1 if slope < 0 else 0
                 _synth(buf, nch, c, frames, self._table(c, cl), st)
             else:
-                self._faulty(buf, nch, c, frames, cl, t, dt, bias)
+                self._faulty(buf, nch, c, frames, cl, t, dt, bias, slope)
         self.t += frames * dt
         return frames
 
-    def _faulty(self, buf, nch, c, frames, cl, t, dt, bias):
+    def _faulty(self, buf, nch, c, frames, cl, t, dt, bias, slope):
         scale = 1.0 / cl.a_per_count
         noise = cl.noise_lsb * 16
         fault = cl.fault
@@ -171,7 +192,7 @@ class SimADC:
                 i = cl.current(t + f * dt)
                 if fault == "saturated":
                     i *= 50
-                b = bias if fault != "bias" else 0.2 * 65535
+                b = bias + slope * f if fault != "bias" else 0.2 * 65535
                 v = (b + i * scale + _noise() * noise) / 16
             v = int(v + 0.5)
             v = 0 if v < 0 else 4095 if v > 4095 else v

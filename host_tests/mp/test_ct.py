@@ -49,10 +49,95 @@ def test_smps_pulses_crest_factor():
 
 
 def test_drifting_bias_is_tracked():
+    # 0.03 of full scale a second (99 mV/s) ramps 2.5 LSB a cycle: with one
+    # mean removed over the window 0.5 A would read 1.35 A
     m = sweep(EV, 50.0, 50, bias=0.42, drift=0.03, windows=5)
-    # channel 4 sits at the base bias; the simulated bias moves burst by burst
-    t_last = m.adc.t - m.frames / RATE
-    near(m.bias[4] / 4095, 0.42 + 0.03 * t_last, 0.001)
+    # channel 4 sits at the base bias; the tracked bias is the mean over the
+    # last RMS window, i.e. the simulated ramp at that window's middle
+    t_mid = m.adc.t - m.frames / RATE + (m.window[0] + m.window[1]) / 2 / RATE
+    near(m.bias[4] / 4095, 0.42 + 0.03 * t_mid, 0.001)
+
+
+SAG = 0.020 / 3.3 / 3  # the bias ramps 20 mV over 3 s (a sagging supply), full scale a second
+
+
+def ramp_windows(amps, hz, mains_hz, drift, noise_lsb=0.8, seed=7, windows=12):
+    """Readings of one clamp over `windows` bursts (3 s at 250 ms), and hz seen."""
+    adc = SimADC([Clamp(amps, SINE, hz, drift_per_s=drift, noise_lsb=noise_lsb)], RATE, seed=seed)
+    m = ct.Meter(adc, [0.01], mains_hz=mains_hz)
+    out = []
+    for w in range(windows):
+        m.measure(w * 250)
+        if noise_lsb:  # without noise a flat input has the signature of a stuck ADC
+            eq(health.NAMES[m.status[0]], "ok", "window %d" % w)
+        out.append(m.irms_a[0])
+    return out, m.hz
+
+
+def test_bias_ramp_within_a_burst_reads_no_current():
+    # 0 A: no usable signal, so the nominal window is cut into its cycles.
+    # Noise-free, what is read is the ramp alone (the same clamp without it
+    # reads exactly 0): one mean over the window read 0.09-0.10 A. What is
+    # left is the ADC's own staircase: a 1 LSB step inside a cycle is up to
+    # 1/4 LSB**2 there, 0.033 A at worst over a window, 0.024 A on average.
+    for hz in (50, 60):
+        for drift in (SAG, -SAG):
+            flat, _ = ramp_windows(0.0, hz, hz, 0.0, noise_lsb=0.0)
+            eq(max(flat), 0.0)
+            got, seen_hz = ramp_windows(0.0, hz, hz, drift, noise_lsb=0.0)
+            eq(seen_hz, 0.0)  # the nominal window was used
+            ok(max(got) < 0.035, "ramp alone reads %r A (%d Hz)" % (max(got), hz))
+            ok(sum(got) / len(got) < 0.03, "ramp alone reads %r A on average" % (sum(got) / len(got)))
+    # With the simulator's noise (0.8 LSB, its own floor 0.135 A) every
+    # window reads what the same clamp reads without the ramp (same noise)
+    # within 0.01 A: one mean over the window added up to 0.03 A.
+    for seed in (1, 2, 3):
+        flat, _ = ramp_windows(0.0, 50.0, 50, 0.0, seed=seed)
+        for drift in (SAG, -SAG):
+            got, _ = ramp_windows(0.0, 50.0, 50, drift, seed=seed)
+            for w in range(len(got)):
+                near(got[w], flat[w], 0.01, "window %d, seed %d" % (w, seed))
+
+
+def test_bias_ramp_under_current_keeps_the_accuracy():
+    for drift in (SAG, -SAG, 10 * SAG):
+        got, hz = ramp_windows(16.0, 50.0, 50, drift)
+        near(hz, 50.0, 0.2)
+        for w, a in enumerate(got):
+            near(a, 16.0, tolerance(16.0), "window %d, drift %r" % (w, drift))
+    # a small current off the nominal frequency: the nominal window, ramped
+    for hz, mains_hz in ((47.0, 50), (63.0, 60)):
+        got, seen_hz = ramp_windows(0.5, hz, mains_hz, 10 * SAG)
+        eq(seen_hz, 0.0)
+        for w, a in enumerate(got):
+            near(a, 0.5, tolerance(0.5), "window %d, %r Hz" % (w, hz))
+
+
+def test_cycle_mean_square_equals_its_definition():
+    # the per-cycle pass (one kernel call, then per cycle) against the plain
+    # definition: each cycle's mean first, squares about it, a ramp fitted
+    # to the cycle means; odd spans give half cycles a frame apart, and the
+    # reference level (bias) must not matter
+    clamps = [Clamp(30.0, SMPS, 49.3, drift_per_s=0.02), Clamp(2.0, EV, 49.3, drift_per_s=-0.03),
+              Clamp(0.0, drift_per_s=0.01)]
+    adc = SimADC(clamps, RATE)
+    m = ct.Meter(adc, [0.01] * 3)
+    adc.read_into(m.buf, m.frames)
+    out = array("i", bytes(4 * ct.NSTATS * 3))
+    ms = array("f", bytes(4 * 3))
+    for start, end, ncyc in ((37, 930, 11), (0, m.frames, 1), (5, 901, 7), (100, 163, 3), (3, 20, 4)):
+        for bias in (array("i", [2048, 2048, 2048]), array("i", [1500, 2600, 0])):
+            cyc = array("i", bytes(4 * 3 * (ncyc + 1)))
+            eq(ct.cycle_mean_square(m.buf, 3, start, end, ncyc, 4, bias, cyc, out, ms), ncyc)
+            for c in range(3):
+                want = ct.cycle_mean_square_py(m.buf, 3, c, start, end, ncyc, 4)
+                near(ms[c], want, 1e-5 * want + 1e-6, "channel %d, %r" % (c, (start, end, ncyc)))
+    # ncyc is held to two frames a half cycle and to what cyc holds
+    cyc = array("i", bytes(4 * 3 * 6))
+    eq(ct.cycle_mean_square(m.buf, 3, 0, 40, 50, 4, m.bias, cyc, out, ms), 5)
+    cyc = array("i", bytes(4 * 3 * 100))
+    eq(ct.cycle_mean_square(m.buf, 3, 0, 40, 50, 4, m.bias, cyc, out, ms), 10)
+    eq(ct.cycle_mean_square(m.buf, 3, 0, 3, 5, 4, m.bias, cyc, out, ms), 1)
 
 
 def test_frequency_detected_when_config_says_detect():
@@ -81,6 +166,36 @@ def test_zero_current_reads_near_zero_and_healthy():
     m.measure(0)
     eq(m.status[0], health.OK)
     ok(m.irms_a[0] < 0.2, "noise floor %r" % m.irms_a[0])
+
+
+def test_slipped_clamp_reads_no_current_and_healthy():
+    # a clamp slipped off its cable: the cable's current is gone, the bias
+    # and the noise are not, so health has nothing to see
+    for amps in (0.0, 6.0, 16.0, 32.0, 100.0):
+        for shape in (SINE, EV, SMPS):
+            slipped = SimADC([Clamp(16.0, EV), Clamp(amps, shape, fault="slipped", noise_lsb=0.5)], RATE)
+            idle = SimADC([Clamp(16.0, EV), Clamp(0.0, shape, noise_lsb=0.5)], RATE)
+            m = ct.Meter(slipped, [0.01] * 2)
+            ref = ct.Meter(idle, [0.01] * 2)
+            for w in range(3):
+                m.measure(w * 250)
+                ref.measure(w * 250)
+                eq(list(m.buf), list(ref.buf), "the very samples of an idle clamp")
+                eq(health.NAMES[m.status[1]], "ok", "%r A" % amps)
+                ok(m.irms_a[1] < 0.1, "slipped %r A reads %r A" % (amps, m.irms_a[1]))
+                near(m.irms_a[0], 16.0, tolerance(16.0), "its neighbour")
+    # with the simulator's default noise it reads that noise, like a clamp at 0 A
+    clamps = [Clamp(32.0, EV)]
+    m = ct.Meter(SimADC(clamps, RATE), [0.01])
+    m.measure(0)
+    near(m.irms_a[0], 32.0, tolerance(32.0))
+    clamps[0].fault = "slipped"
+    m.measure(250)
+    eq(m.status[0], health.OK)
+    ok(m.irms_a[0] < 0.15, "noise floor %r" % m.irms_a[0])
+    clamps[0].fault = None
+    m.measure(500)
+    near(m.irms_a[0], 32.0, tolerance(32.0), "back on its cable")
 
 
 def test_each_fault_reported_within_one_window():
@@ -122,22 +237,33 @@ def test_missing_and_stale_samples():
 
 
 def test_viper_kernel_equals_plain_reference():
-    adc = SimADC([Clamp(30.0, SMPS), Clamp(2.0, EV), Clamp(0.0)], RATE)
+    adc = SimADC([Clamp(30.0, SMPS), Clamp(2.0, EV, drift_per_s=0.02), Clamp(0.0)], RATE)
     m = ct.Meter(adc, [0.01] * 3)
     adc.read_into(m.buf, m.frames)
-    a = array("i", bytes(4 * ct.NSTATS * 3))
-    b = array("i", bytes(4 * ct.NSTATS * 3))
     bias = array("i", [2000, 2100, 2048])
-    ct.accumulate(m.buf, 3, 17, m.frames - 5, 4, bias, a)
-    ct.accumulate_py(m.buf, 3, 17, m.frames - 5, 4, bias, b)
-    eq(list(a), list(b))
+    # one cycle (the health pass), a window's cycles, odd spans whose half
+    # cycles differ by a frame, half cycles shorter than a chunk and longer
+    for start, end, ncyc in ((17, m.frames - 5, 1), (86, 966, 11), (5, 900, 7), (0, m.frames, 244),
+                             (3, 20, 4), (0, m.frames, 2)):
+        a = array("i", bytes(4 * ct.NSTATS * 3))
+        b = array("i", bytes(4 * ct.NSTATS * 3))
+        ya = array("i", bytes(4 * 3 * (ncyc + 1)))
+        yb = array("i", bytes(4 * 3 * (ncyc + 1)))
+        ct.accumulate(m.buf, 3, start, end, ncyc, 4, bias, a, ya)
+        ct.accumulate_py(m.buf, 3, start, end, ncyc, 4, bias, b, yb)
+        eq(list(a), list(b), "sums %r" % ((start, end, ncyc),))
+        eq(list(ya), list(yb), "per-cycle sums %r" % ((start, end, ncyc),))
+        # the cut into cycles changes none of the sums over the span
+        ct.accumulate(m.buf, 3, start, end, 1, 4, bias, b, yb)
+        eq(list(a), list(b))
 
 
 def _kernels_locked(m, make_garbage):
     # direct calls: a call with *args would itself allocate
     micropython.heap_lock()
     try:
-        ct.accumulate(m.buf, 2, 0, m.frames, 4, m.bias, m.whole)
+        ct.accumulate(m.buf, 2, 0, m.frames, 1, 4, m.bias, m.whole, m.cyc)
+        ct.accumulate(m.buf, 2, 0, m.frames, 10, 4, m.bias, m.span, m.cyc)
         ct.crossings(m.buf, 2, 0, m.frames, 1900, 2200, 4, m.xing)
         if make_garbage:
             return [m.frames]
@@ -152,6 +278,7 @@ def test_kernels_allocate_nothing():
     _kernels_locked(m, False)
     ok(m.xing[0] >= 10, "crossings found under the lock")
     ok(m.whole[ct.S2HI] > 0 and m.whole[ct.MAX] > m.whole[ct.MIN], "sums made under the lock")
+    eq(list(m.span), list(m.whole), "cut into cycles under the lock")
     # the same function with one allocation added does fail: the lock is real
     raises(MemoryError, _kernels_locked, m, True)
 
@@ -163,27 +290,46 @@ def test_accumulators_fit_32_bits_over_longest_window():
     sq_max = 4095 * 4095
     acc_max = ct.CHUNK * sq_max
     ok(acc_max <= 2 ** 31 - 1, "chunk sum %d fits int32" % acc_max)
-    chunks = (ct.MAX_FRAMES + ct.CHUNK - 1) // ct.CHUNK
+    chunks = (ct.MAX_FRAMES + ct.CHUNK - 1) // ct.CHUNK  # chunks run on across half cycles
     bound = 2 ** 30 - 1
     ok(65535 * chunks <= bound, "lo bound")
     ok((acc_max >> 16) * chunks <= bound, "hi bound")
-    ok(4095 * ct.MAX_FRAMES <= bound, "s1 bound")
-    # Run the kernel on the longest burst of full-scale samples, deviations
-    # of 4095 (the worst) and 4032, and check the split sums exactly.
+    ok(4095 * ct.MAX_FRAMES <= bound, "s1 bound (and every part-span sum, D too)")
+    # the cut: half cycle h ends at start + (h * m + ncyc) // (2 * ncyc), the
+    # kernel reaching h = 2 * ncyc + 1 (one past the last), ncyc <= m // 4,
+    # m <= MAX_FRAMES
+    most = ct.MAX_FRAMES // 4
+    ok((2 * most + 1) * ct.MAX_FRAMES + most <= bound, "cut bound")
+    # Run the kernel on the longest burst cut into the most cycles (4 frames
+    # each) of full-scale samples: deviations of 4095 (the worst) and 4032,
+    # and a channel whose half cycles alternate 0 and 4095 (the largest D),
+    # and check every word exactly.
     n = ct.MAX_FRAMES
-    buf = array("H", [65535, 0, 65535, 1008] * (n // 2))  # two channels
-    out = array("i", bytes(4 * ct.NSTATS * 2))
-    ct.accumulate(buf, 2, 0, n, 4, array("i", [0, 4095]), out)
+    pattern = (65535, 0, 0, 65535, 1008, 0, 65535, 0, 65535, 65535, 1008, 65535)  # 4 frames, 3 channels
+    buf = array("H", pattern * (n // 4))
+    bias = array("i", [0, 4095, 0])
+    out = array("i", bytes(4 * ct.NSTATS * 3))
+    cyc = array("i", bytes(4 * 3 * (most + 1)))
+    ct.accumulate(buf, 3, 0, n, most, 4, bias, out, cyc)
     eq(out[ct.S1], 4095 * n)
     eq(out[ct.S2HI] * 65536 + out[ct.S2LO], 4095 * 4095 * n)
     k = ct.NSTATS
-    want = (n // 2) * (4095 * 4095 + (63 - 4095) ** 2)
-    eq(out[k + ct.S2HI] * 65536 + out[k + ct.S2LO], want)
-    for v in out:
+    eq(out[k + ct.S1], -(n // 2) * (4095 + 4032))
+    eq(out[k + ct.S2HI] * 65536 + out[k + ct.S2LO], (n // 2) * (4095 * 4095 + (63 - 4095) ** 2))
+    eq(out[2 * k + ct.S1], 4095 * n // 2)
+    eq(list(cyc[0:3]), [4 * 4095, -2 * (4095 + 4032), 2 * 4095])
+    eq(list(cyc[3 * (most - 1):3 * most]), [4 * 4095, -2 * (4095 + 4032), 2 * 4095])
+    eq(list(cyc[3 * most:]), [0, 0, most * 2 * 4095])  # D: second halves minus first
+    for v in list(out) + list(cyc):
         ok(-bound <= v <= bound, "slot %d fits" % v)
     # and the plain reference gives the very same words
-    ref = array("i", bytes(4 * ct.NSTATS * 2))
-    ct.accumulate_py(buf, 2, 0, n, 4, array("i", [0, 4095]), ref)
+    ref = array("i", bytes(4 * ct.NSTATS * 3))
+    ref_cyc = array("i", bytes(4 * 3 * (most + 1)))
+    ct.accumulate_py(buf, 3, 0, n, most, 4, bias, ref, ref_cyc)
+    eq(list(out), list(ref))
+    eq(list(cyc), list(ref_cyc))
+    # one cycle (the health pass) gives the same span sums
+    ct.accumulate(buf, 3, 0, n, 1, 4, bias, ref, ref_cyc)
     eq(list(out), list(ref))
 
 
