@@ -29,7 +29,10 @@ def safe_all(pilots):
 
 
 def _kind(duty):
-    return {pilot.PAUSED_PERMILLE: "paused", pilot.DISABLED_PERMILLE: "disabled"}.get(duty, "offered")
+    # no dict built per call: this runs for every charger every period
+    if duty == pilot.PAUSED_PERMILLE:
+        return "paused"
+    return "disabled" if duty == pilot.DISABLED_PERMILLE else "offered"
 
 
 class Hub:
