@@ -61,29 +61,49 @@ def _int(v, name):
     return v
 
 
+def _strict(payload):
+    """Refused unless the payload can be exactly one JSON text. MicroPython's
+    json.loads stops at a NUL (b'{..}\\x00garbage' parses) and takes raw control
+    bytes; JSON allows none of them but tab, LF and CR, inside or outside strings."""
+    if isinstance(payload, str):
+        payload = payload.encode()
+    for b in payload:
+        if b < 32 and b != 9 and b != 10 and b != 13:
+            raise Refused("not JSON")
+
+
+def _id(cmd):
+    """The command's id if it is one a reply can carry, else None."""
+    rid = cmd.get("id")
+    if isinstance(rid, bool) or not isinstance(rid, (int, str)) or len(str(rid)) > 32:
+        return None
+    return rid
+
+
 def parse(payload):
-    """The command dict of a payload, or Refused saying why."""
+    """The command dict of a payload, or Refused(why, id) saying why: the id is
+    the command's own when the payload is an object that has a usable one."""
     if not isinstance(payload, (bytes, bytearray, str)) or len(payload) > MAX_BYTES:
         raise Refused("payload over %d bytes" % MAX_BYTES)
+    _strict(payload)
     try:
         cmd = json.loads(payload)
     except (ValueError, UnicodeError):
         raise Refused("not JSON")
     if not isinstance(cmd, dict):
         raise Refused("expected a JSON object")
+    rid = _id(cmd)
+    if "id" in cmd and rid is None:
+        raise Refused("id: a number or a string of up to 32 characters")
     name = cmd.get("cmd")
     if name not in NAMES:
-        raise Refused("unknown cmd %s" % _short(name) if isinstance(name, str) else "cmd missing")
+        raise Refused("unknown cmd %s" % _short(name) if isinstance(name, str) else "cmd missing", rid)
     for k in cmd:
         if k not in ("cmd", "id") and k not in _KEYS[name]:
-            raise Refused("%s: unknown key %s" % (name, _short(k)))
+            raise Refused("%s: unknown key %s" % (name, _short(k)), rid)
     for k in _KEYS[name]:
         if k not in cmd:
-            raise Refused("%s: %s missing" % (name, k))
-    rid = cmd.get("id")
-    if rid is not None and not (isinstance(rid, (int, str)) and not isinstance(rid, bool)
-                                and len(str(rid)) <= 32):
-        raise Refused("id: a number or a string of up to 32 characters")
+            raise Refused("%s: %s missing" % (name, k), rid)
     return cmd
 
 
@@ -172,11 +192,15 @@ def restore(overrides, ctl, hard):
 
 
 def handle(payload, ctl, hard, overrides):
-    """(reply dict, the applied command or None) for one command payload."""
+    """(reply dict, the applied command or None) for one command payload.
+    Every reply carries the command's id when it had a usable one."""
     try:
         cmd = parse(payload)
     except Refused as e:
-        return {"ok": False, "error": str(e)}, None
+        reply = {"ok": False, "error": e.args[0]}
+        if len(e.args) > 1 and e.args[1] is not None:
+            reply["id"] = e.args[1]
+        return reply, None
     reply = {"cmd": cmd["cmd"]}
     if "id" in cmd:
         reply["id"] = cmd["id"]
@@ -184,7 +208,7 @@ def handle(payload, ctl, hard, overrides):
         apply(cmd, ctl, hard, overrides)
     except Refused as e:
         reply["ok"] = False
-        reply["error"] = str(e)
+        reply["error"] = e.args[0]
         return reply, None
     reply["ok"] = True
     return reply, cmd

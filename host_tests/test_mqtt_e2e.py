@@ -217,9 +217,27 @@ def hostile_payloads(n, rng):
 
 def test_fuzz_thousands_of_hostile_commands(tmp_path, broker):
     hub = LiveHub(tmp_path, broker, duration=120)
-    lis = Listener(broker, "almhub/t1/cmd/result", "almhub/t1/status")
+    lis = Listener(broker, "almhub/t1/cmd/result", "almhub/t1/status", "almhub/t1/telemetry")
     try:
         lis.wait_for("almhub/t1/status", lambda p: p == b"online")
+        # a client that matches replies by id: every refusal carries it
+        for i, body in enumerate(('"cmd": "fly"', '"limit": 30', '"cmd": "pause"',
+                                  '"cmd": "pause", "charger": "bay1", "x": 1', '"cmd": "set_limit", "limit": 99')):
+            lis.send("almhub/t1/cmd", '{%s, "id": "h%d"}' % (body, i))
+            r = json.loads(lis.wait_for("almhub/t1/cmd/result", lambda p: b'"h%d"' % i in p))
+            assert r["id"] == "h%d" % i and r["ok"] is False and r["error"], r
+        # bytes after the JSON (MicroPython's parser stops at a NUL): refused, nothing changes
+        for i, tail in enumerate((b"\x00", b"\x00garbage", b'\x00{"cmd": "status"}', b' {"cmd": "status"}')):
+            lis.send("almhub/t1/cmd", b'{"cmd": "set_limit", "limit": 12}' + tail)
+            lis.send("almhub/t1/cmd", '{"cmd": "status", "id": "n%d"}' % i)
+            lis.wait_for("almhub/t1/cmd/result", lambda p: b'"n%d"' % i in p)
+        results = [json.loads(p) for t, p, r in lis.of("almhub/t1/cmd/result")]
+        assert [r["error"] for r in results if r.get("error") == "not JSON"] == ["not JSON"] * 4, results
+        t0 = time.monotonic()
+        while lis.of("almhub/t1/telemetry")[-1][0] <= t0 and time.monotonic() < t0 + 15:
+            time.sleep(0.1)
+        tel = json.loads(lis.of("almhub/t1/telemetry")[-1][1])
+        assert all(ph["limit"] == 40 for ph in tel["phases"].values()), tel["phases"]
         rng = random.Random(1234)
         sent = 0
         for payload in hostile_payloads(2500, rng):

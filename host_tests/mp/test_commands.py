@@ -65,11 +65,62 @@ def test_refusals_change_nothing():
         ('', "not JSON"),
         ('{"cmd": "set_limit", "limit": 30' + ' ' * 600 + '}', "over 512 bytes"),
         (b'\xff\xfe\x00', "not JSON"),
+        # exactly one JSON value or nothing: MicroPython's json.loads stops at a NUL
+        (b'{"cmd": "set_limit", "limit": 20}\x00', "not JSON"),
+        (b'{"cmd": "set_limit", "limit": 20}\x00garbage', "not JSON"),
+        (b'{"cmd": "set_limit", "limit": 20}\x00{"cmd": "set_limit", "limit": 40}', "not JSON"),
+        ('{"cmd": "set_limit", "limit": 20}\x00', "not JSON"),
+        (b'{"cmd": "set_limit", "limit": 20} {"cmd": "set_limit", "limit": 30}', "not JSON"),
+        (b'{"cmd": "set_limit", "limit": 20} x', "not JSON"),
+        (b'{"cmd": "set_limit", "limit": 20}\x0b', "not JSON"),       # VT and FF are not JSON space
+        (b'{"cmd": "set_limit", "limit": 20}\x0c', "not JSON"),
+        (b'{"cmd": "pause", "charger": "bay\x01"}', "not JSON"),       # a raw control byte in a string
     ):
         reply, cmd = commands.handle(payload, ctl, hard, ov)
         eq(reply["ok"], False, payload)
         ok(why in reply["error"], "%r: %r" % (payload, reply["error"]))
         eq(cmd, None)
+    eq(snapshot(ctl), before)
+    eq(ov, {})
+
+
+def test_json_whitespace_is_still_accepted():
+    ctl, hard, ov = setup()
+    reply, cmd = commands.handle(b'\t{"cmd": "set_limit",\r\n "limit": 30}\n ', ctl, hard, ov)
+    eq(reply["ok"], True, reply)
+    eq(ctl.limit_a, [30, 30, 30])
+
+
+def test_every_refusal_echoes_the_id():
+    # before: refusals from parsing (unknown or missing cmd, unknown or missing
+    # key) dropped the id, so a client could not tell which command failed
+    ctl, hard, ov = setup()
+    before = snapshot(ctl)
+    for rid in (7, "a-1"):
+        for body, why in (
+            ('"cmd": "fly"', "unknown cmd 'fly'"),
+            ('"cmd": 3', "cmd missing"),
+            ('"limit": 30', "cmd missing"),
+            ('"cmd": "pause"', "pause: charger missing"),
+            ('"cmd": "set_max", "charger": "bay1"', "set_max: max missing"),
+            ('"cmd": "pause", "charger": "bay1", "x": 1', "unknown key"),
+            ('"cmd": "pause", "charger": "bay9"', "no charger"),
+            ('"cmd": "set_limit", "limit": 99', "configured limit"),
+            ('"cmd": "set_max", "charger": "bay1", "max": "16"', "whole number"),
+        ):
+            payload = '{%s, "id": %s}' % (body, json.dumps(rid))
+            reply, cmd = commands.handle(payload, ctl, hard, ov)
+            eq(reply.get("id"), rid, "%s: %r" % (payload, reply))
+            eq(reply["ok"], False, payload)
+            ok(why in reply["error"], "%s: %r" % (payload, reply))
+            eq(cmd, None)
+    # an id a reply cannot carry is itself the refusal; no id is invented
+    for payload in ('{"cmd": "status", "id": [1]}', '{"cmd": "status", "id": true}',
+                    '{"cmd": "status", "id": "%s"}' % ("x" * 33), '{"cmd": "fly"}',
+                    '{"cmd": "status", "id": 1}\x00'):
+        reply, cmd = commands.handle(payload, ctl, hard, ov)
+        eq(reply["ok"], False, payload)
+        ok("id" not in reply, "%s: %r" % (payload, reply))
     eq(snapshot(ctl), before)
     eq(ov, {})
 
