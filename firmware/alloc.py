@@ -8,8 +8,17 @@ are whole amps too).
 
 The site is a tree: the point of common coupling (PCC) is the root, circuits
 (a sub-panel, a charger group's breaker) hang below it, and every charger sits
-on one circuit (or on the root) and draws on one or three phases. A node's
-limit holds on each phase it carries. `fill` is progressive filling
+on one circuit (or on the root) and draws on one, two or three phases
+(lines). A node's limit holds on each line it carries.
+
+A line's current is the phasor sum of what is drawn on it (unity power
+factor). Line-to-neutral and three-phase chargers, and 240 V chargers across
+the two legs of a split-phase service, are in phase with the line: their
+amps add. On a three-phase site a charger wired line to line (208 V) is 30
+degrees off each of its lines (`weight`), so chargers on L1-L2 and L3-L1
+give L1 sqrt(I_ab^2 + I_ca^2 + I_ab I_ca), not the sum: a balanced 208 V
+site carries sqrt(3), not 2, times a charger's current per line. Such a
+constraint's load is a complex number and its room is found on a circle. `fill` is progressive filling
 (max-min fairness): every charger that may charge is raised by the same step
 until it reaches what it wants or one of the nodes on its way up is full;
 leftovers go on to the others. An odd amp that cannot go to all of a full
@@ -21,6 +30,47 @@ or at least its minimum.
 """
 
 ROOT = ""  # the id of the PCC node
+_J30 = complex(0.8660254037844386, 0.5)   # e^{j30 degrees}
+_J30N = complex(0.8660254037844386, -0.5)  # e^{-j30 degrees} (MicroPython's complex has no conjugate())
+_EPS = 1e-6
+
+
+def weight(nph, phases, p):
+    """The unit phasor, relative to line p's voltage, of a charger across
+    `phases` as line p sees it: 1, except line to line on a three-phase site,
+    +30 degrees on the line whose successor (L1->L2->L3->L1) is the other
+    line, -30 degrees on the other (I_a = I_an + I_ab e^{j30} + I_ca e^{-j30})."""
+    if nph != 3 or len(phases) != 2:
+        return 1
+    other = phases[1] if phases[0] == p else phases[0]
+    return _J30 if other == (p + 1) % 3 else _J30N
+
+
+def fits(z, cap):
+    """Does a load z (amps, or a phasor of amps) fit in cap?"""
+    if isinstance(z, complex):
+        return abs(z) <= cap + _EPS
+    return z <= cap
+
+
+def room(a, b, cap):
+    """The most amps s >= 0 (whole) with |a + s*b| <= cap; -1 if not even 0 fits.
+    a: the load so far, b: what one more amp of each charger adds (real: a
+    count of chargers; complex: their phasors summed)."""
+    if not isinstance(a, complex) and not isinstance(b, complex):
+        return (cap - a) // b
+    if abs(a) > cap + _EPS:
+        return -1
+    a, b = complex(a), complex(b)     # (MicroPython's int has no .real)
+    # |a + s b|^2 = cap^2: bb s^2 + 2 ab s + (|a|^2 - cap^2) = 0, the positive root
+    bb = b.real * b.real + b.imag * b.imag
+    ab = a.real * b.real + a.imag * b.imag
+    c = a.real * a.real + a.imag * a.imag - cap * cap
+    d = ab * ab - bb * c
+    s = int((-ab + (d if d > 0 else 0) ** 0.5) / bb + _EPS)
+    while s > 0 and abs(a + s * b) > cap + _EPS:   # rounding: never over the circle
+        s -= 1
+    return s
 
 
 class Charger:
@@ -59,8 +109,10 @@ class Site:
             self.limit_a.append(int(limit_a))
             self.circuit_ids.append(cid)
         self.index = index
-        # per charger: the node-phase constraints it counts in (node * nph + phase)
+        # per charger: the node-phase constraints it counts in (node * nph + phase),
+        # and the phasor one of its amps adds to each (weight)
         self.cons = []
+        self.wts = []
         for ch in self.chargers:
             if ch.circuit not in index:
                 raise ValueError("charger %s: circuit %r is not defined" % (ch.id, ch.circuit))
@@ -68,13 +120,40 @@ class Site:
                 if not 0 <= p < self.nph:
                     raise ValueError("charger %s: no phase %r on this site" % (ch.id, p))
             ks = []
+            ws = []
             n = index[ch.circuit]
             while n >= 0:
                 for p in ch.phases:
                     ks.append(n * self.nph + p)
+                    ws.append(weight(self.nph, ch.phases, p))
                 n = self.parent[n]
             self.cons.append(tuple(ks))
+            self.wts.append(tuple(ws))
         self.ncons = len(self.parent) * self.nph
+
+    def weight_of(self, i, p):
+        """Charger i's weight on line p at the PCC (1 where it is in phase)."""
+        return weight(self.nph, self.chargers[i].phases, p)
+
+    def load(self, amps):
+        """Per node-phase, the load (amps or a phasor) of amps per charger."""
+        used = [0] * self.ncons
+        for i, a in enumerate(amps):
+            if a:
+                self.add(used, i, a)
+        return used
+
+    def add(self, used, i, a):
+        """Add a amps of charger i to every constraint it counts in."""
+        for k, w in zip(self.cons[i], self.wts[i]):
+            used[k] += a * w
+
+    def fits(self, used, cap, i, a):
+        """Do a more amps of charger i fit everywhere it counts in?"""
+        for k, w in zip(self.cons[i], self.wts[i]):
+            if not fits(used[k] + a * w, cap[k]):
+                return False
+        return True
 
     def caps(self, avail_a):
         """Capacity of every node-phase: the root's from avail_a, circuits' limits."""
@@ -89,30 +168,27 @@ class Site:
 
     def _raise(self, cap, used, x, want, order):
         """Progressive filling from x up to want (lists, changed in place)."""
-        cons = self.cons
-        live = [i for i in order if x[i] < want[i] and all(used[k] < cap[k] for k in cons[i])]
+        live = [i for i in order if x[i] < want[i] and self.fits(used, cap, i, 1)]
         while live:
-            count = [0] * self.ncons
+            step_of = [0] * self.ncons     # per constraint: what one amp more for all adds
             for i in live:
-                for k in cons[i]:
-                    count[k] += 1
+                for k, w in zip(self.cons[i], self.wts[i]):
+                    step_of[k] += w
             step = min(want[i] - x[i] for i in live)
             for k in range(self.ncons):
-                if count[k]:
-                    step = min(step, (cap[k] - used[k]) // count[k])
+                if step_of[k]:
+                    step = min(step, room(used[k], step_of[k], cap[k]))
             if step > 0:
                 for i in live:
                     x[i] += step
-                    for k in cons[i]:
-                        used[k] += step
+                    self.add(used, i, step)
             else:
                 # a node cannot give everyone 1 A more: the odd amps go in order
                 for i in live:
-                    if all(used[k] < cap[k] for k in cons[i]):
+                    if self.fits(used, cap, i, 1):
                         x[i] += 1
-                        for k in cons[i]:
-                            used[k] += 1
-            live = [i for i in live if x[i] < want[i] and all(used[k] < cap[k] for k in cons[i])]
+                        self.add(used, i, 1)
+            live = [i for i in live if x[i] < want[i] and self.fits(used, cap, i, 1)]
 
     def fill(self, avail_a, want_a, order, base_a=None):
         """Offers (whole amps, 0 = paused) for every charger.
@@ -137,10 +213,9 @@ class Site:
             if base_a is not None:
                 for i in run:
                     b = min(base_a[i], want_a[i])
-                    if b and all(used[k] + b <= cap[k] for k in self.cons[i]):
+                    if b and self.fits(used, cap, i, b):
                         x[i] = b
-                        for k in self.cons[i]:
-                            used[k] += b
+                        self.add(used, i, b)
             self._raise(cap, used, x, want_a, run)
             short = [i for i in run if x[i] < self.chargers[i].min_a]
             if not short:

@@ -8,7 +8,7 @@ Every error names the key it is about; nothing is half-applied: the caller
 keeps the old configuration (or the safe state) when validate raises.
 """
 
-SITE_KEYS = ("phases", "limit", "margin", "fallback", "circuits")
+SITE_KEYS = ("phases", "voltage", "limit", "margin", "fallback", "circuits", "design_load")
 CIRCUIT_KEYS = ("id", "limit", "parent")
 CHARGER_KEYS = ("id", "phases", "circuit", "min", "max", "priority", "floor", "ventilation")
 MQTT_KEYS = ("host", "port", "user", "password", "hub_id", "keepalive", "telemetry_ms", "ping_ms", "tls",
@@ -69,12 +69,15 @@ def _per_phase(v, n, where, lo, hi):
 def validate_site(site):
     _keys(site, SITE_KEYS, "site")
     phases = site.get("phases")
-    if not isinstance(phases, list) or len(phases) not in (1, 3):
-        raise ConfigError("site.phases: expected a list of 1 or 3 phase names")
+    if not isinstance(phases, list) or len(phases) not in (1, 2, 3):
+        raise ConfigError("site.phases: expected a list of 1, 2 (split-phase legs) or 3 phase names")
     for i, p in enumerate(phases):
         _name(p, "site.phases[%d]" % i)
     if len(set(phases)) != len(phases):
         raise ConfigError("site.phases: a phase is named twice")
+    _num(voltage(site), "site.voltage", 50, 400)
+    if "design_load" in site:
+        _per_phase(site["design_load"], len(phases), "site.design_load", 0, 10000)
     if "limit" not in site:
         raise ConfigError("site.limit: missing")
     limit = _per_phase(site["limit"], len(phases), "site.limit", 1, 10000)
@@ -108,6 +111,23 @@ def validate_site(site):
     return ids
 
 
+def voltage(site):
+    """Line to neutral volts: site.voltage, else 120 on a split-phase (2-leg) site, 230 elsewhere."""
+    return site.get("voltage", 120 if len(site["phases"]) == 2 else 230)
+
+
+def charger_volts(site, nphases):
+    """Volts times amps (of one line) gives a charger's power: line to neutral V;
+    across two legs of a split-phase service 2V (240 V); line to line on a
+    three-phase site sqrt(3)V (208 V at 120 V); three-phase 3V (three lines)."""
+    v = voltage(site)
+    if nphases == 1:
+        return v
+    if nphases == 2:
+        return 2 * v if len(site["phases"]) == 2 else 1.7320508 * v
+    return 3 * v
+
+
 def circuits_in_order(circuits):
     """Circuits sorted so that every parent comes before its children."""
     done, out, pending = set(), [], list(circuits)
@@ -129,8 +149,9 @@ def validate_chargers(chargers, site, ids):
         w = "chargers[%d]" % i
         seen.add(_entry(ch, CHARGER_KEYS, w, seen, "used"))
         phases = ch.get("phases", site["phases"][:1])
-        if not isinstance(phases, list) or len(phases) not in (1, 3) or len(set(phases)) != len(phases):
-            raise ConfigError("%s.phases: expected 1 or 3 different phases" % w)
+        if not isinstance(phases, list) or not 1 <= len(phases) <= len(site["phases"]) \
+                or len(set(phases)) != len(phases):
+            raise ConfigError("%s.phases: expected 1 to %d different phases of the site" % (w, len(site["phases"])))
         for p in phases:
             if p not in site["phases"]:
                 raise ConfigError("%s.phases: %r is not a phase of the site" % (w, p))

@@ -193,13 +193,13 @@ class Controller:
 
     def _plausible(self, p, m_a, states, draws, now):
         """Is phase p's reading believable beside what the EVs on it are known to draw?"""
-        known = 0.0
+        known = 0.0     # the least the known draws add to the line (in phase with it)
         standing = False
         for i, ch in enumerate(self.site.chargers):
             if p not in ch.phases:
                 continue
             if draws is not None and draws[i] is not None:
-                known += draws[i]
+                known += draws[i] * _real(self.site.weight_of(i, p))
             if self.offer[i] > 0 or self.out_fault[i]:
                 standing = True
         if m_a < known - _SLACK_A - 0.05 * known:
@@ -210,18 +210,23 @@ class Controller:
 
     def _estimate(self, p, m_a, states, draws, now):
         """The non-EV load on phase p, never below what the measurement allows."""
-        lo_ev = hi_ev = 0.0
+        lo_ev = 0.0     # the least the EVs can add in phase with the line
+        hi_ev = 0       # the most they can add (a phasor where chargers are line to line)
         for i, ch in enumerate(self.site.chargers):
             if p not in ch.phases:
                 continue
+            w = self.site.weight_of(i, p)
             if draws is not None and draws[i] is not None:   # its own CT: no guessing
-                lo_ev += draws[i]
-                hi_ev += draws[i]
+                lo_ev += draws[i] * _real(w)
+                hi_ev += draws[i] * w
             elif states is None or states[i] is None or states[i] not in _IDLE:
-                hi_ev += self.committed(i, now)   # C, D, or not read back: 0..committed
+                hi_ev += self.committed(i, now) * w   # C, D, or not read back: 0..committed
         slack = _SLACK_A + 0.02 * m_a
+        # The non-EV current is taken in phase with its line: then M >= H + Re(EV),
+        # so M - Re(EV) is never below it. It adds to the EVs' phasor by magnitude
+        # (the allocator's limit - margin - H >= |EVs|), which holds at any angle.
         top = m_a - lo_ev
-        bottom = m_a - hi_ev
+        bottom = m_a - abs(hi_ev)
         est = self.nonev[p]
         if est is None or m_a > self.limit_a[p] + slack:
             est = top            # over the limit (or nothing known): a cut that is enough at once
@@ -299,11 +304,7 @@ class Controller:
             if target[i] < self.offer[i]:
                 self._set(i, target[i] if target[i] >= site.chargers[i].min_a else 0, now)
         cap = site.caps(self.avail)
-        used = [0] * site.ncons
-        for i in range(n):
-            c = self.committed(i, now)
-            for k in site.cons[i]:
-                used[k] += c
+        used = site.load([self.committed(i, now) for i in range(n)])
         for i in self.order:
             t, o, ch = target[i], self.offer[i], site.chargers[i]
             if t <= o or self._since(now, self.changed[i]) < cfg["raise_interval_ms"]:
@@ -312,13 +313,16 @@ class Controller:
                 continue
             c = self.committed(i, now)
             new = min(t, max(o + cfg["ramp_a"], ch.min_a))
-            room = min(cap[k] - used[k] for k in site.cons[i]) + c
-            new = min(new, room)
+            for k, w in zip(site.cons[i], site.wts[i]):   # what its booking leaves it
+                new = min(new, alloc.room(used[k] - c * w, w, cap[k]))
             if new > o and new >= ch.min_a:
-                for k in site.cons[i]:
-                    used[k] += max(new, c) - c
+                site.add(used, i, max(new, c) - c)
                 self._set(i, new, now)
         return self.offer
+
+
+def _real(w):
+    return w.real if isinstance(w, complex) else w
 
 
 def _per_phase(v, nph):

@@ -97,6 +97,8 @@ class Boot:
         try:
             with open(cfg_path) as f:
                 cfg = config.validate(json.load(f))
+            for w in config.code_warnings(cfg):   # evidence for a permit, never a refusal
+                print("almhub: warning:", w)
             if self.mq is not None:
                 cfg["mqtt"] = self.mq
             i2c = self.out.i2c if self.out is not None else None

@@ -12,6 +12,7 @@ saved atomically and re-applied at boot within the hard limits.
 import json
 
 import commands
+import config
 import mqttlink
 import store
 import telemetry
@@ -21,11 +22,13 @@ _CAPTURES = 4   # capture files kept on the flash; older ones are removed
 
 class Services:
     def __init__(self, hub, cfg, clock, state_path="state.json", energy_path="energy.json",
-                 voltage=230, capture_dir=""):
+                 capture_dir=""):
         self.hub = hub
         self.clock = clock
         self.state_path = state_path
-        self.voltage = voltage
+        # volts per amp of each charger's connection (line to neutral, split-phase
+        # 240 V, 208 V line to line, three-phase)
+        self.volts = [config.charger_volts(cfg["site"], len(c.phases)) for c in hub.ctl.site.chargers]
         self.capture_dir = capture_dir
         self.hard = commands.Hard(cfg)
         self.overrides = commands.restore(store.load_json(state_path, {}) or {}, hub.ctl, self.hard)
@@ -82,8 +85,7 @@ class Services:
             for i, cid in enumerate(self.hub.ids):
                 charging = states[i] in ("C", "D") if states else ctl.offer[i] > 0
                 if charging:
-                    phases = len(ctl.site.chargers[i].phases)
-                    self.energy.add(cid, ctl.offer[i] * self.voltage * phases * dt / 3600000)
+                    self.energy.add(cid, ctl.offer[i] * self.volts[i] * dt / 3600000)
         self.last = now
         self.energy.maybe_save(now, self.clock.ticks_diff)
         if self.energy.failed != self.save_failed:   # a full flash: say so once per failure

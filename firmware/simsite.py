@@ -59,7 +59,7 @@ class SimEV:
             self.seen = amps
             self.pending.append((now + self.delay_ms, amps))
 
-    def update(self, now, dt_ms, voltage):
+    def update(self, now, dt_ms, volts):
         """Act on due offers, draw for the next dt_ms."""
         while self.pending and self.pending[0][0] <= now:
             self.following = self.pending.pop(0)[1]
@@ -68,9 +68,56 @@ class SimEV:
             return
         if self.following >= 6 and self.wh_left > 0:
             self.state, self.draw = "C", float(min(self.following, self.ev_max))
-            self.wh_left -= self.draw * voltage * self.nphases * dt_ms / 3600000.0
+            self.wh_left -= self.draw * volts * dt_ms / 3600000.0
         else:
             self.state, self.draw = "B", 0.0
+
+
+class Lines:
+    """What each line's CT sees: the phasor sum of the currents on it, at unity
+    power factor. A line-to-neutral or three-phase load is in phase with its
+    line's voltage; on a three-phase site a load wired line to line (208 V) is
+    at +30 degrees on its first line and -30 on its second, so a line carries
+    |I_an + I_ab e^{j30} + I_ca e^{-j30}|, i.e. sqrt(I_ab^2 + I_ca^2 + I_ab I_ca)
+    without line-to-neutral load. On a split-phase service the 240 V load
+    flows out one leg and back on the other, in phase with each: plain sums."""
+
+    def __init__(self, nph, ch_phases):
+        self.nph = nph
+        self.w = [[0j] * len(ch_phases) for _ in range(nph)]   # per line, per charger
+        for i, ph in enumerate(ch_phases):
+            for p in ph:
+                self.w[p][i] = line_weight(nph, ph, p)
+
+    def amps(self, load, draws):
+        out = []
+        for p in range(self.nph):
+            z = complex(load[p])
+            for i, w in enumerate(self.w[p]):
+                if w:
+                    z += w * draws[i]
+            out.append(abs(z))
+        return out
+
+
+def line_weight(nph, phases, p):
+    """The phasor, relative to line p's own voltage, of a unit current drawn
+    by a load wired across `phases`, as line p's CT sees it. Derived from the
+    voltages themselves (the allocator uses a table; a test compares them):
+    a load across two lines draws a current along the voltage between them
+    (unity power factor), out on the first line and back on the second."""
+    if len(phases) != 2:
+        return 1 + 0j        # line to neutral, or a balanced three-phase load
+    v = _V2 if nph == 2 else _V3
+    d = v[phases[0]] - v[phases[1]]
+    i = d / abs(d)
+    if p == phases[1]:
+        i = -i
+    return i / v[p]
+
+
+_V2 = (1 + 0j, -1 + 0j)      # split-phase legs, 180 degrees apart
+_V3 = (1 + 0j, complex(-0.5, -0.8660254037844386), complex(-0.5, 0.8660254037844386))
 
 
 class Readback:
@@ -142,7 +189,10 @@ def check(sc):
     if sc.get("mains_hz", 50) not in (50, 60):
         raise config.ConfigError("mains_hz: 50 or 60")
     config._num(sc.get("voltage", 230), "voltage", 100, 480)
-    cfg = {"site": sc.get("site"), "chargers": sc.get("chargers", []), "control": sc.get("control", {})}
+    site = sc.get("site")
+    if "voltage" in sc and isinstance(site, dict) and "voltage" not in site:
+        site = dict(site, voltage=sc["voltage"])    # the scenario's voltage, as before site.voltage
+    cfg = {"site": site, "chargers": sc.get("chargers", []), "control": sc.get("control", {})}
     if "mqtt" in sc:
         cfg["mqtt"] = sc["mqtt"]
     cfg = config.validate(cfg)
@@ -165,7 +215,6 @@ class Sim:
     def __init__(self, sc):
         self.cfg, self.events = check(sc)
         self.duration_ms = int(sc["duration"] * 1000)
-        self.voltage = sc.get("voltage", 230)
         hz = sc.get("mains_hz", 50)
         self.charger_cts = sc.get("charger_cts", False)
         board = board_for(self.cfg, hz, self.charger_cts)
@@ -180,6 +229,9 @@ class Sim:
         self.ids = [c["id"] for c in chs]
         self.ch_phases = [[self.phases.index(p) for p in c.get("phases", self.phases[:1])] for c in chs]
         self.evs = [SimEV(len(p)) for p in self.ch_phases]
+        self.volts = [config.charger_volts(site, len(p)) for p in self.ch_phases]
+        self.voltage = config.voltage(site)
+        self.lines = Lines(len(self.phases), self.ch_phases)
         self.pilots = [outputs.SimPilot() for _ in chs]
         self.readback = sc.get("readback", True)
         self.hub = hub.Hub(board, self.cfg, self.adc, self.pilots, _ticks_diff,
@@ -212,11 +264,9 @@ class Sim:
     def step(self, now):
         """One period at `now`: the world moves, then the hub measures and decides."""
         self._apply_events(now)
-        actual = list(self.load)
-        for ev, ph in zip(self.evs, self.ch_phases):
-            ev.update(now, self.period_ms, self.voltage)
-            for p in ph:
-                actual[p] += ev.draw
+        for i, ev in enumerate(self.evs):
+            ev.update(now, self.period_ms, self.volts[i])
+        actual = self.lines.amps(self.load, [ev.draw for ev in self.evs])
         for p, a in enumerate(actual):
             self.adc.clamps[p].amps = a
         if self.charger_cts:
@@ -275,7 +325,11 @@ class Sim:
         for node in range(1, len(site.parent)):
             for p in range(nph):
                 k = node * nph + p
-                a = sum(ev.draw for i, ev in enumerate(self.evs) if k in site.cons[i])
+                z = 0j
+                for i, ev in enumerate(self.evs):
+                    if k in site.cons[i]:
+                        z += ev.draw * self.lines.w[p][i]
+                a = abs(z)
                 if a > site.limit_a[node]:
                     out.append([now / 1000, "circuit", "%s/%s" % (site.circuit_ids[node], self.phases[p]),
                                 round(a, 2), site.limit_a[node], 0.0, None])
@@ -294,17 +348,17 @@ class Sim:
                 return "%s duty %r for %r A" % (self.ids[i], d, o)
             if not o and d not in (pilot.PAUSED_PERMILLE, pilot.DISABLED_PERMILLE):
                 return "%s duty %r with no offer" % (self.ids[i], d)
-        used = [0] * site.ncons
+        used = [0j] * site.ncons       # the line currents the offers make (the sim's physics)
         for i, o in enumerate(offers):
             for k in site.cons[i]:
-                used[k] += o
+                used[k] += o * self.lines.w[k % site.nph][i]
         for p in range(site.nph):
-            if used[p] > ctl.limit_a[p] - ctl.margin_a:
-                return "%d A offered on %s, limit - margin %r" % (used[p], self.phases[p],
-                                                                  ctl.limit_a[p] - ctl.margin_a)
+            if abs(used[p]) > ctl.limit_a[p] - ctl.margin_a + 1e-6:
+                return "%.1f A offered on %s, limit - margin %r" % (abs(used[p]), self.phases[p],
+                                                                    ctl.limit_a[p] - ctl.margin_a)
         for k in range(site.nph, site.ncons):
-            if used[k] > site.limit_a[k // site.nph]:
-                return "%d A offered on circuit %s" % (used[k], site.circuit_ids[k // site.nph])
+            if abs(used[k]) > site.limit_a[k // site.nph] + 1e-6:
+                return "%.1f A offered on circuit %s" % (abs(used[k]), site.circuit_ids[k // site.nph])
         return ""
 
     def check(self):
@@ -366,7 +420,7 @@ def live(sim, speed, out, state_dir):
     import services
     clock = ScaledClock(speed)
     sv = services.Services(sim.hub, sim.cfg, clock, state_dir + "state.json", state_dir + "energy.json",
-                           sim.voltage, state_dir)
+                           state_dir)
     nxt = 0
     while nxt <= sim.duration_ms:
         wall = time.ticks_ms()

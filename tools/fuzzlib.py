@@ -5,8 +5,9 @@ checked against the overload invariant.
     results = fuzzlib.run([scenario, ...])          # firmware/simsite.py on the unix port
     problems, worst_as = fuzzlib.judge(scenario, results[0])
 
-The generator (`scenarios()`, a Hypothesis strategy) draws sites of 1 or 3
-phases with nested circuits, 1-30 chargers (1- and 3-phase), boards with and
+The generator (`scenarios()`, a Hypothesis strategy) draws sites of 1, 2
+(split-phase) or 3 phases at 120 or 230 V with nested circuits, 1-30
+chargers (line to neutral, across two lines, three-phase), boards with and
 without pilot read-back and with or without a CT per charger, and events:
 arrivals, departures, load steps (the house alone may go over the limit),
 every sensor fault, and commands (valid or not).
@@ -95,13 +96,15 @@ def judge(sc, res):
 
 @st.composite
 def scenarios(draw, max_chargers=30, duration=240):
-    three = draw(st.booleans())
-    phases = ["L1", "L2", "L3"] if three else ["L1"]
+    nph = draw(st.sampled_from([1, 2, 3]))        # 2: a 120/240 V split-phase service
+    three = nph > 1
+    phases = ["L1", "L2", "L3"][:nph]
     limit = draw(st.integers(20, 160))
     per_phase = three and draw(st.booleans())
     limits = [draw(st.integers(20, 160)) for _ in phases] if per_phase else [limit] * len(phases)
     margin = draw(st.integers(0, min(limits) // 5))
-    site = {"phases": phases, "limit": limits if per_phase else limit, "margin": margin}
+    site = {"phases": phases, "limit": limits if per_phase else limit, "margin": margin,
+            "voltage": 120 if nph == 2 else draw(st.sampled_from([120, 230]))}
     if draw(st.booleans()):
         site["fallback"] = draw(st.integers(0, min(limits) - margin))
     circuits = []
@@ -116,7 +119,10 @@ def scenarios(draw, max_chargers=30, duration=240):
     chargers = []
     for i in range(draw(st.integers(1, max_chargers))):
         ch = {"id": "c%d" % i}
-        ch["phases"] = phases if three and draw(st.booleans()) else [draw(st.sampled_from(phases))]
+        # line to neutral, across two lines (240 V split-phase, 208 V line to line), or three-phase
+        n = draw(st.integers(1, nph))
+        first = draw(st.integers(0, nph - 1))
+        ch["phases"] = [phases[(first + k) % nph] for k in range(n)]
         circ = draw(st.sampled_from([None] + circuits))
         cap = 32
         if circ is not None:
@@ -151,7 +157,7 @@ def scenarios(draw, max_chargers=30, duration=240):
         else:
             events.append({"t": t, "cmd": draw(_commands(ids, limits, margin))})
     control = {"holdoff_ms": draw(st.sampled_from([0, 5000, 30000]))}
-    return {"duration": duration, "mains_hz": draw(st.sampled_from([50, 60])), "voltage": 230,
+    return {"duration": duration, "mains_hz": draw(st.sampled_from([50, 60])),
             "readback": draw(st.booleans()), "charger_cts": draw(st.integers(0, 3)) == 0,
             "site": site, "chargers": chargers, "control": control, "events": events}
 

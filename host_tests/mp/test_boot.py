@@ -288,3 +288,29 @@ def test_board_readback_is_wired_to_the_hub():
     b.period(600)
     eq(b.hub.states[3], "B")
     eq(b.hub.states[0], "A")
+
+
+def test_a_site_a_code_table_would_reject_boots_with_a_warning():
+    # before (issue 9): a code's EVSE-per-breaker table refused the site at boot
+    cfg = {"site": {"phases": ["L1", "L2"], "voltage": 120, "limit": 100, "margin": 20,
+                    "circuits": [{"id": "garage", "limit": 30}]},
+           "chargers": [{"id": "c%d" % i, "phases": ["L1", "L2"], "circuit": "garage", "max": 16}
+                        for i in range(5)]}
+    printed = []
+    main.print = lambda *a: printed.append(" ".join(str(x) for x in a))
+    try:
+        machine.fresh()
+        write(cfg)
+        b = main.Boot(board(), machine, CFG)
+    finally:
+        del main.print
+    ok(b.hub is not None and b.reason is None, "boots: %r" % b.reason)
+    ok([p for p in printed if p.startswith("almhub: warning:") and "'garage'" in p], "warned: %r" % printed)
+    # a monitor-only hub (clamps, no chargers) is a valid site too
+    machine.fresh()
+    write({"site": {"phases": ["L1", "L2", "L3"], "limit": 200}, "chargers": []})
+    b = main.Boot(board(), machine, CFG)
+    ok(b.hub is not None and b.reason is None, "monitor only: %r" % b.reason)
+    b.period(0)
+    b.period(500)
+    eq(b.wdt.feeds, 2)

@@ -32,7 +32,12 @@ def test_good_config_passes():
 
 def test_errors_name_their_key():
     for change, where in (
-        ((["site", "phases"], ["L1", "L2"]), "site.phases"),
+        ((["site", "phases"], ["L1", "L2", "L3", "N"]), "site.phases"),
+        ((["site", "phases"], []), "site.phases"),
+        ((["site", "voltage"], 12), "site.voltage"),
+        ((["site", "voltage"], "120"), "site.voltage"),
+        ((["site", "design_load"], [10, 10]), "site.design_load"),
+        ((["site", "design_load"], -1), "site.design_load"),
         ((["site", "phases"], ["L1", "L1", "L2"]), "site.phases"),
         ((["site", "limit"], KeyError), "site.limit"),
         ((["site", "limit"], "63"), "site.limit"),
@@ -50,7 +55,9 @@ def test_errors_name_their_key():
         ((["chargers", 0, "min"], 6.5), "chargers[0].min"),
         ((["chargers", 0, "max"], 81), "chargers[0].max"),
         ((["chargers", 0, "phases"], ["L4"]), "chargers[0].phases"),
-        ((["chargers", 0, "phases"], ["L1", "L2"]), "chargers[0].phases"),
+        ((["chargers", 0, "phases"], ["L1", "L1"]), "chargers[0].phases"),
+        ((["chargers", 0, "phases"], ["L1", "L2", "L3", "L1"]), "chargers[0].phases"),
+        ((["chargers", 0, "phases"], []), "chargers[0].phases"),
         ((["chargers", 1, "id"], "a"), "chargers[1].id"),
         ((["chargers", 1, "floor"], 4), "chargers[1].floor"),
         ((["chargers", 1, "wheels"], 4), "chargers[1]: unknown key"),
@@ -58,6 +65,28 @@ def test_errors_name_their_key():
         ((["control", "period_ms"], True), "control.period_ms"),
     ):
         bad(change, where)
+
+
+def test_us_services_and_line_to_line_chargers():
+    # before: a split-phase service (2 legs) and 208 V line-to-line chargers were refused
+    split = {"site": {"phases": ["L1", "L2"], "limit": 100, "margin": 20},
+             "chargers": [{"id": "garage", "phases": ["L1", "L2"], "max": 40},
+                          {"id": "shop", "phases": ["L2"], "max": 16}]}
+    eq(config.validate(split), split)
+    eq(config.voltage(split["site"]), 120)                  # 120/240 V by default
+    eq(config.charger_volts(split["site"], 2), 240)
+    eq(config.charger_volts(split["site"], 1), 120)
+    wye = {"site": {"phases": ["A", "B", "C"], "voltage": 120, "limit": 200, "design_load": [40, 35, 50]},
+           "chargers": [{"id": "s%d" % i, "phases": p, "max": 32}
+                        for i, p in enumerate((["A", "B"], ["B", "C"], ["C", "A"], ["A", "B", "C"], ["B"]))]}
+    eq(config.validate(wye), wye)
+    ok(abs(config.charger_volts(wye["site"], 2) - 207.85) < 0.01, "208 V line to line")
+    eq(config.charger_volts(wye["site"], 3), 360)           # three lines at 120 V each
+    eq(config.voltage({"phases": ["L1", "L2", "L3"]}), 230)
+    # a charger across two legs needs a site with two
+    one = {"site": {"phases": ["L1"], "limit": 40}, "chargers": [{"id": "a", "phases": ["L1", "L2"]}]}
+    e = raises(config.ConfigError, config.validate, one)
+    ok(str(e).startswith("chargers[0].phases"), str(e))
 
 
 def test_not_even_a_dict():
