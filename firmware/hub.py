@@ -11,6 +11,7 @@ every pilot safe before anything else, in __init__ and in main).
 
 import ct
 import control
+import demand
 import hal
 import health
 import pilot
@@ -69,6 +70,7 @@ class Hub:
         # a CT named after a charger measures that charger's own feed
         self.charger_ch = [names.index(i) if i in names else None for i in self.ids]
         self.metered = any(c is not None for c in self.charger_ch)
+        self.demand = demand.Demand(len(site["phases"]))   # 15-minute demand, per phase
         self.log = []       # the last _LOG_LEN events, (now_ms, text)
         self.logged = 0     # events ever logged
         self.mode = None
@@ -140,6 +142,8 @@ class Hub:
             if kind != _kind(self.duty[i]):
                 self.event(now, "%s %s" % (self.ids[i], "offered %d A" % amps if kind == "offered" else kind))
             self.duty[i] = d
+        self.demand.add(now, phase_a, [phase_ok[p] and not ctl.implausible[p] for p in range(len(phase_ok))],
+                        self.ticks_diff)
         if ctl.mode != self.mode:
             self.event(now, "mode %s (sensors: %s)" % (ctl.mode, ",".join(
                 self.sensor(p) for p in range(len(self.phase_ch)))))

@@ -13,6 +13,7 @@ import json
 
 import commands
 import config
+import demand
 import mqttlink
 import store
 import telemetry
@@ -41,6 +42,10 @@ class Services:
                 self.link = mqttlink.Link(mq, self.hub_id, self.command, clock)
             except OSError as e:   # e.g. the CA file is missing: no MQTT, control goes on
                 print("almhub: mqtt: %s (no MQTT)" % e)
+        self.phases = cfg["site"]["phases"]
+        self.demand_log = demand.Log(capture_dir + "demand.log", len(self.phases))
+        hub.demand.start(self.demand_log.end_s)   # the log's clock goes on after its last interval
+        self.demand_seen = hub.demand.count
         self.up_ms = 0        # summed per period: ticks_diff is only valid within 2**29 ms
         self.last = None
         self.save_failed = 0
@@ -110,8 +115,23 @@ class Services:
         except OSError as e:
             self.hub.event(self.clock.ticks_ms(), "capture not written: %s" % e)
 
+    def _demand(self, now):
+        """A 15-minute interval ended: on the flash, and on almhub/<id>/demand (retained)."""
+        d = self.hub.demand
+        self.demand_seen = d.count
+        end_s, means, maxes = d.last
+        log = self.demand_log
+        seq = log.seq
+        if not log.append(end_s, means, maxes) and log.failed == 1:
+            self.hub.event(now, "demand not saved: %s" % log.error)
+        if self.link is not None:
+            self.link.outbox.append((telemetry.topic(self.hub_id, "demand"),
+                                     demand.message(seq, end_s, means, maxes, self.phases), True))
+
     def period(self, now):
         self._energy(now)
+        if self.hub.demand.count != self.demand_seen:
+            self._demand(now)
         if self.capture_due:
             self._capture(self.capture_due)
         if self.link is None:

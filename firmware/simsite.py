@@ -14,6 +14,7 @@ import sys
 
 import commands
 import config
+import demand
 import hub
 import outputs
 import pilot
@@ -242,6 +243,7 @@ class Sim:
         self.load = [0.0] * len(self.phases)
         self.next_event = 0
         self.seen = 0         # hub log entries already put in a record
+        self.demand_seen = 0  # demand intervals already put in a record
 
     def _apply_events(self, now):
         while self.next_event < len(self.events) and self.events[self.next_event]["t"] * 1000 <= now:
@@ -296,6 +298,10 @@ class Sim:
         self.seen = self.hub.logged
         if new:
             rec["events"] = new
+        d = self.hub.demand
+        if d.count != self.demand_seen:      # this row ends a 15-minute interval
+            self.demand_seen = d.count
+            rec["demand"] = demand.phases_obj(d.last[1], d.last[2], self.phases)
         return rec
 
     def run(self, out):

@@ -11,7 +11,7 @@ import time
 
 import paho.mqtt.client as mqtt
 
-from conftest import ROOT
+from conftest import ROOT, run_micropython
 
 SIMULATE = os.path.join(ROOT, "tools", "simulate.py")
 PERIOD_S = 0.5
@@ -32,11 +32,11 @@ def scenario(tmp_path, duration, chargers=3):
 class LiveHub:
     """tools/simulate.py --live 1 --mqtt: the hub in real time, records collected."""
 
-    def __init__(self, tmp_path, broker, duration, hub_id="t1"):
+    def __init__(self, tmp_path, broker, duration, hub_id="t1", speed=1):
         self.state = tmp_path / "state"
         self.state.mkdir(exist_ok=True)
         self.proc = subprocess.Popen(
-            [sys.executable, SIMULATE, str(scenario(tmp_path, duration)), "--live", "1",
+            [sys.executable, SIMULATE, str(scenario(tmp_path, duration)), "--live", str(speed),
              "--mqtt", "127.0.0.1:%d" % broker.port, "--hub-id", hub_id, "--state-dir", str(self.state)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
         self.records = []
@@ -87,6 +87,16 @@ class Listener:
             for t, p, r in self.of(topic):
                 if pred(p):
                     return p
+            time.sleep(0.05)
+        raise AssertionError("no %s within %s s" % (topic, timeout))
+
+    def wait_for_msg(self, topic, timeout=20):
+        """(payload, retained) of the first message on topic."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            got = self.of(topic)
+            if got:
+                return got[0][1], got[0][2]
             time.sleep(0.05)
         raise AssertionError("no %s within %s s" % (topic, timeout))
 
@@ -407,3 +417,39 @@ def test_tls_broker_with_a_checked_certificate(tmp_path):
     finally:
         b.stop()
         shutil.rmtree(b.dir, ignore_errors=True)
+
+
+def test_demand_intervals_published_and_kept_across_a_restart(tmp_path, broker):
+    # 60x real time: a 15-minute interval every 15 s
+    lis = Listener(broker, "almhub/t1/demand")
+    hub = LiveHub(tmp_path, broker, duration=1000, speed=60)
+    try:
+        assert hub.wait(120) == 0
+        first = json.loads(lis.wait_for("almhub/t1/demand"))
+        assert first["seq"] == 1 and first["end"] == 900, first
+        # the trace's view of the same interval: what the CT measured, L1 with 3 EVs charging
+        assert set(first["phases"]) == {"L1", "L2", "L3"}
+        assert 5 <= first["phases"]["L1"]["mean"] <= 40 + 0.5 and first["phases"]["L1"]["max"] <= 40.5
+        assert abs(first["phases"]["L2"]["mean"] - 3) <= 0.3, first
+        # the hub restarts on the same flash: its log goes on after the last interval
+        hub = LiveHub(tmp_path, broker, duration=1000, speed=60)
+        assert hub.wait(120) == 0
+        lis.wait_for("almhub/t1/demand", lambda p: json.loads(p)["seq"] == 2)
+        second = [json.loads(p) for t, p, r in lis.of("almhub/t1/demand") if json.loads(p)["seq"] == 2][0]
+        assert second["end"] == 1800, second
+        # retained: a late subscriber gets the last interval
+        late = Listener(broker, "almhub/t1/demand")
+        p, retained = late.wait_for_msg("almhub/t1/demand")
+        assert json.loads(p)["seq"] == 2 and retained
+        late.close()
+    finally:
+        lis.close()
+        if hub.proc.poll() is None:
+            hub.kill()
+    # the log on the flash has both, and reads back as the report's CSV
+    code = ("import demand\nlog = demand.Log(%r, 3)\nfor line in demand.csv(log.records(), ['L1', 'L2', 'L3']): print(line)"
+            % str(hub.state / "demand.log"))
+    r = run_micropython(["-c", code])
+    lines = r.stdout.splitlines()
+    assert lines[0] == "end,L1_mean,L1_max,L2_mean,L2_max,L3_mean,L3_max" and len(lines) == 3, r.stdout + r.stderr
+    assert [int(x.split(",")[0]) for x in lines[1:]] == [900, 1800]

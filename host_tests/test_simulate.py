@@ -168,3 +168,22 @@ def test_demo_scenario_runs(tmp_path):
     trace = simulate(tmp_path, json.load(open(os.path.join(ROOT, "tools", "scenarios", "demo.json"))))
     modes = {r["mode"] for r in trace}
     assert modes == {"normal", "fallback"}
+
+
+def test_demand_intervals_in_the_trace_and_a_monitor_only_site(tmp_path):
+    # a monitor-only hub: clamps, no chargers; the house steps every 5 minutes
+    sc = scenario(chargers=0, limit=100, duration=1800,
+                  events=[{"t": t and t + 1, "load": {"L1": 10 + t // 300 * 6, "L2": 4, "L3": 0}}
+                          for t in range(0, 1800, 300)])
+    sc["events"].append({"t": 1000, "sensor": "L2", "fault": "open"})
+    trace = simulate(tmp_path, sc)
+    rows = [r for r in trace if "demand" in r]
+    assert [r["t"] for r in rows] == [900.0, 1800.0]
+    first, second = rows[0]["demand"], rows[1]["demand"]
+    # L1: 10, 16, 22 A for 300 s each, then 28, 34, 40
+    assert abs(first["L1"]["mean"] - 16.0) <= 0.3 and abs(first["L1"]["max"] - 22.0) <= 0.3, first
+    assert abs(second["L1"]["mean"] - 34.0) <= 0.3 and abs(second["L1"]["max"] - 40.0) <= 0.3, second
+    assert abs(first["L2"]["mean"] - 4.0) <= 0.2 and first["L3"]["max"] <= 0.3, first
+    # L2's clamp is lost at 1000 s: only its healthy readings count
+    assert abs(second["L2"]["mean"] - 4.0) <= 0.2 and second["L2"]["max"] <= 4.3, second
+    assert all(r["chargers"] == {} for r in trace)

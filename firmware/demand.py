@@ -1,0 +1,210 @@
+"""15-minute demand: per phase, the mean current of each interval and the
+highest control-period reading in it, kept on flash for 40 days.
+
+    d = Demand(nph)                          # in the hub: hub.step feeds it
+    d.add(now_ms, phase_a, phase_ok, ticks_diff)
+    if d.count != seen: d.last               # (end_s, means, maxes), None where no data
+
+    log = Log("demand.log", nph)             # on the flash (Services writes it)
+    log.append(end_s, means, maxes)
+    for seq, end_s, means, maxes in log.records(): ...
+
+Pure logic and plain files. The evidence a service is sized from (NEC 220.87:
+125 % of the highest 15-minute demand over 30 days) and a utility's
+15-minute demand: a monitor-only hub (clamps, no chargers) logs it too.
+
+Time: an interval ends every 900 s of the log's clock. That clock is Unix
+time when the hub knows it (`start(t_s)`, from NTP), else it goes on from
+the last interval on the flash (`start(log.end_s)`): the seconds are then
+the log's own, and a power cut's gap is not in them. Only healthy readings
+count; an interval with none has no mean and no max (None).
+
+The file is a ring of KEEP fixed-size records (slot = seq % KEEP), each with
+its sequence number and a checksum, written in place: one record per
+interval (96 a day: littlefs spreads the writes). A power cut mid-write
+spoils only the slot being written (the oldest record); the last complete
+interval is kept, and the next boot carries on after it.
+"""
+
+import json
+import struct
+
+INTERVAL_S = 900
+KEEP = 3840            # 40 days of 15-minute intervals
+_NONE = 0xFFFF         # no healthy reading in the interval
+_MAX_DT_MS = 60000     # a longer gap between periods (a stall) is not counted
+
+
+class Demand:
+    """The interval being measured; `last` is the one finished most recently."""
+
+    def __init__(self, nph, interval_s=INTERVAL_S):
+        self.nph = nph
+        self.interval_ms = interval_s * 1000
+        self.start(0)
+        self.prev = None
+        self.last = None
+        self.count = 0        # intervals finished since boot
+
+    def start(self, t_s):
+        """Set the log's clock (seconds): intervals end on its multiples of the interval."""
+        iv = self.interval_ms // 1000
+        self.begin_s = t_s - t_s % iv
+        self.pos_ms = (t_s % iv) * 1000
+        self._reset()
+
+    def _reset(self):
+        n = self.nph
+        self.amp_ms = [0.0] * n
+        self.ok_ms = [0] * n
+        self.peak = [None] * n  # type: list
+
+    def add(self, now, amps, ok, ticks_diff):
+        """One control period's readings (amps per phase, health per phase)."""
+        dt = 0
+        if self.prev is not None:
+            dt = ticks_diff(now, self.prev)
+            if not 0 <= dt < _MAX_DT_MS:
+                dt = 0
+        self.prev = now
+        for p in range(self.nph):
+            if ok[p]:
+                a = amps[p]
+                self.amp_ms[p] += a * dt
+                self.ok_ms[p] += dt
+                if self.peak[p] is None or a > self.peak[p]:
+                    self.peak[p] = a
+        self.pos_ms += dt
+        if self.pos_ms >= self.interval_ms:
+            self.pos_ms -= self.interval_ms
+            self.begin_s += self.interval_ms // 1000
+            means = [self.amp_ms[p] / self.ok_ms[p] if self.ok_ms[p] else None for p in range(self.nph)]
+            self.last = (self.begin_s, means, self.peak)
+            self.count += 1
+            self._reset()
+
+
+def _tenths(a):
+    if a is None:
+        return _NONE
+    t = int(a * 10 + 0.5)
+    return t if t < _NONE else _NONE - 1
+
+
+def _amps(t):
+    return None if t == _NONE else t / 10
+
+
+def _sum16(b, n):
+    s = 0x5A5A
+    for i in range(n):
+        s = (s * 31 + b[i]) & 0xFFFF
+    return s
+
+
+class Log:
+    """The intervals on the flash: a ring of KEEP records (see the module doc)."""
+
+    def __init__(self, path, nph, keep=KEEP):
+        self.path = path
+        self.nph = nph
+        self.keep = keep
+        self.fmt = "<II%dH" % (2 * nph)
+        self.size = struct.calcsize(self.fmt) + 2
+        self.buf = bytearray(self.size)
+        self.seq = 0          # the next record's sequence number (1 is the first)
+        self.end_s = 0        # the last record's end
+        self.failed = 0
+        self.error = None
+        for r in self._scan(0):
+            if r[0] >= self.seq:
+                self.seq, self.end_s = r[0], r[1]
+        self.seq += 1
+
+    def _decode(self, b):
+        if _sum16(b, self.size - 2) != b[self.size - 2] | b[self.size - 1] << 8:
+            return None
+        v = struct.unpack(self.fmt, b[:self.size - 2])
+        if v[0] == 0:
+            return None
+        t = v[2:]
+        return v[0], v[1], [_amps(t[2 * p]) for p in range(self.nph)], [_amps(t[2 * p + 1]) for p in range(self.nph)]
+
+    def _scan(self, first):
+        """Good records slot by slot from slot `first` round the ring; one at a time."""
+        try:
+            f = open(self.path, "rb")
+        except OSError:
+            return
+        with f:
+            for k in range(self.keep):
+                slot = (first + k) % self.keep
+                f.seek(slot * self.size)
+                n = f.readinto(self.buf)
+                if n != self.size:
+                    continue
+                r = self._decode(self.buf)
+                if r is not None and r[0] % self.keep == slot:   # a record is good in its own slot only
+                    yield r
+
+    def records(self, since=0):
+        """(seq, end_s, means, maxes) of every good record with seq > since, oldest first."""
+        for r in self._scan(self.seq % self.keep):
+            if r[0] > since:
+                yield r
+
+    def append(self, end_s, means, maxes):
+        """Write one interval in its slot; False (and `error`) if the flash refused."""
+        vals = []
+        for p in range(self.nph):
+            vals.append(_tenths(means[p]))
+            vals.append(_tenths(maxes[p]))
+        b = self.buf
+        struct.pack_into(self.fmt, b, 0, self.seq, int(end_s), *vals)
+        s = _sum16(b, self.size - 2)
+        b[self.size - 2] = s & 0xFF
+        b[self.size - 1] = s >> 8
+        off = (self.seq % self.keep) * self.size
+        try:
+            try:
+                f = open(self.path, "r+b")
+            except OSError:
+                f = open(self.path, "wb")
+            with f:
+                end = f.seek(0, 2)
+                if end < off:
+                    f.write(bytes(off - end))     # a new file grows slot by slot
+                f.seek(off)
+                f.write(b)
+        except OSError as e:
+            self.failed += 1
+            self.error = e
+            return False
+        self.seq += 1
+        self.end_s = int(end_s)
+        return True
+
+
+def csv(records, phases):
+    """The intervals as CSV lines (tools/report.py --demand reads them)."""
+    yield "end," + ",".join("%s_mean,%s_max" % (p, p) for p in phases)
+    for seq, end_s, means, maxes in records:
+        cells = []
+        for p in range(len(phases)):
+            for a in (means[p], maxes[p]):
+                cells.append("" if a is None else "%.1f" % a)
+        yield "%d,%s" % (end_s, ",".join(cells))
+
+
+def phases_obj(means, maxes, phases):
+    """{"L1": {"mean": 21.4, "max": 38.0}, ...}: the simulator's `demand` object."""
+    d = {}
+    for p, name in enumerate(phases):
+        d[name] = {"mean": None if means[p] is None else round(means[p], 1),
+                   "max": None if maxes[p] is None else round(maxes[p], 1)}
+    return d
+
+
+def message(seq, end_s, means, maxes, phases):
+    """The MQTT message on almhub/<id>/demand."""
+    return json.dumps({"seq": seq, "end": end_s, "phases": phases_obj(means, maxes, phases)})
