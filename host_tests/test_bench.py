@@ -18,7 +18,9 @@ def test_bench_quick_prints_every_figure():
                     r"viper/C\s+%sx" % NUM, r"measure\s+%s ms per burst = %s %%" % (NUM, NUM),
                     r"control step\s+mean %s ms, worst %s ms" % (NUM, NUM),
                     r"simulator\s+%s simulated s" % NUM,
-                    r"worst overload outside the excuses\s+%s A\*s" % NUM):
+                    r"worst overload outside the excuses\s+%s A\*s" % NUM,
+                    r"smallest heap\s+\d+ KiB", r"largest free block %s KiB" % NUM,
+                    r"allocated per period\s+median ~\d+ B, max \d+ B"):
         assert re.search(pattern, r.stdout), (pattern, r.stdout)
     # the C reference computed the very same sums as the firmware's kernel
     assert "same sums in viper, plain and C: yes" in r.stdout

@@ -86,11 +86,15 @@ def control():
     print("  simulator     %.0f simulated s per wall s (hub incl. measurement)" % res["sim_s_per_wall_s"])
 
 
-def _runs_in(heap_kb, path, port, seconds, state_dir):
-    env = dict(mpenv.env(), MICROPYPATH=path)
-    r = subprocess.run([mpenv.micropython(), "-X", "heapsize=%dK" % heap_kb, os.path.join(HERE, "mem_mp.py"),
-                        str(port), str(seconds), state_dir], capture_output=True, text=True, env=env,
-                       cwd=mpenv.ROOT, timeout=900)
+def _heap_run(exe, path, heap_kb, port, seconds, state_dir, ca=None, count=False):
+    """heap_mp.py's result in heap_kb KiB, or None if it failed (or MQTT did not run)."""
+    import shutil
+    shutil.rmtree(state_dir, ignore_errors=True)
+    os.makedirs(state_dir)
+    env = dict(mpenv.env(), MICROPYPATH=path, ALMHUB_COUNT="1" if count else "0")
+    args = [str(port), str(seconds), state_dir + "/"] + ([ca] if ca else [])
+    r = subprocess.run([exe, "-X", "heapsize=%dK" % heap_kb, os.path.join(HERE, "heap_mp.py")] + args,
+                       capture_output=True, text=True, env=env, cwd=state_dir, timeout=3600)
     last = (r.stdout.strip().splitlines() or [""])[-1]
     if r.returncode != 0 or not last.startswith("{"):
         return None
@@ -100,64 +104,118 @@ def _runs_in(heap_kb, path, port, seconds, state_dir):
     return res if not port or res["telemetry"] >= seconds // 10 else None
 
 
-def _smallest_heap(path, port, seconds, state_dir):
-    """Bisect the heap (KiB) the 30-charger hub with MQTT runs in for `seconds`."""
-    lo, hi = 16, 512
-    if not _runs_in(hi, path, port, seconds, state_dir):
-        return None, None
-    best = None
-    while hi - lo > 4:
+def _smallest(run, lo=24, hi=512):
+    """Bisect the smallest heap (KiB, to 2 KiB) `run(kb)` succeeds in."""
+    if not run(hi):
+        return None
+    while hi - lo > 2:
         mid = (lo + hi) // 2
-        res = _runs_in(mid, path, port, seconds, state_dir)
-        if res:
-            hi, best = mid, res
+        if run(mid):
+            hi = mid
         else:
             lo = mid
-    return hi, best or _runs_in(hi, path, port, seconds, state_dir)
+    return hi
 
 
-def memory():
-    import shutil
-    import socket
-    import tempfile
-    seconds = 300 if QUICK else 3600
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    broker = None
-    tmp = tempfile.mkdtemp(prefix="almhub-mem-")
-    if os.path.exists(exe):
-        conf = os.path.join(tmp, "m.conf")
-        with open(conf, "w") as f:
-            f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n" % port)
-        broker = subprocess.Popen([exe, "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+class _Broker:
+    """mosquitto on loopback: a plain listener and, with openssl, a TLS one (CA for the hub)."""
+
+    def __init__(self, tmp):
+        import shutil
+        import socket
         import time
+        exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        self.proc, self.port, self.tls_port, self.ca = None, 0, 0, None
+        if not os.path.exists(exe):
+            return
+        ports = []
+        for _ in range(2):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                ports.append(s.getsockname()[1])
+        conf = "user root\nper_listener_settings false\nallow_anonymous true\npersistence false\n"
+        conf += "listener %d 127.0.0.1\n" % ports[0]
+        try:
+            def ssl_(*a):
+                subprocess.run(["openssl"] + list(a), check=True, capture_output=True, cwd=tmp)
+            ssl_("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+                 "-days", "2", "-subj", "/CN=almhub bench CA")
+            ssl_("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "srv.key", "-out", "srv.csr",
+                 "-subj", "/CN=localhost")
+            with open(os.path.join(tmp, "ext"), "w") as f:
+                f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+            ssl_("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                 "-out", "srv.pem", "-days", "2", "-extfile", "ext")
+            ssl_("x509", "-in", "ca.pem", "-outform", "DER", "-out", "ca.der")
+            conf += "listener %d 127.0.0.1\ncafile %s/ca.pem\ncertfile %s/srv.pem\nkeyfile %s/srv.key\n" % (
+                ports[1], tmp, tmp, tmp)
+            self.tls_port, self.ca = ports[1], os.path.join(tmp, "ca.der")
+        except (OSError, subprocess.CalledProcessError):
+            pass
+        with open(os.path.join(tmp, "m.conf"), "w") as f:
+            f.write(conf)
+        self.proc = subprocess.Popen([exe, "-c", os.path.join(tmp, "m.conf")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.port = ports[0]
         time.sleep(0.5)
-    else:
-        port = 0
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait()
+
+
+def heap():
+    """The firmware alone (heap_mp.py): smallest heap for a simulated hour, then a day in it."""
+    import shutil
+    import tempfile
+    hour, day = (60, 300) if QUICK else (3600, 86400)
+    tmp = tempfile.mkdtemp(prefix="almhub-heap-")
+    broker = _Broker(tmp)
+    builds = [("64-bit unix port", mpenv.micropython(), None)]
+    exe32 = os.environ.get("ALMHUB_MICROPYTHON32")
+    if exe32:
+        builds.append(("32-bit unix port", exe32, "x86"))
     try:
-        print("Memory: 30 chargers, 3 phases, %s, %d simulated s, gc each period (-X heapsize bisected)"
-              % ("MQTT to mosquitto" if port else "no broker found: without MQTT", seconds))
-        src = mpenv.path()
-        kb, res = _smallest_heap(src, port, seconds, tmp + "/")
-        print("  from .py source   smallest heap %s KiB%s" % (kb, "  (telemetry sent %d, MQTT up %s)"
-              % (res["telemetry"], res["mqtt_up"]) if res else ""))
-        build = os.path.join(mpenv.ROOT, "build", "sim")
-        if os.path.exists(os.path.join(mpenv.ROOT, "tools", "build.py")):
-            r = subprocess.run([sys.executable, os.path.join(mpenv.ROOT, "tools", "build.py"), "sim"],
-                               capture_output=True, text=True)
-            if r.returncode == 0:
-                path = ":".join([".frozen", build, os.path.join(build, "lib"), os.path.join(mpenv.ROOT, "boards")])
-                kb2, res2 = _smallest_heap(path, port, seconds, tmp + "/")
-                print("  from .mpy build   smallest heap %s KiB" % kb2)
-            else:
-                print("  .mpy build failed: %s" % (r.stdout + r.stderr).strip()[-200:])
-        print("  (an RP2040 has ~190 KiB of heap under MicroPython, an ESP32 without PSRAM ~110 KiB)")
+        print("Heap of the firmware alone: esp32_devkitc, 30 pilots with read-back, 3 CTs at 4 kHz, MQTT,")
+        print("  discovery, commands, energy, demand log; the site synthesised outside it (heap_mp.py);")
+        print("  the smallest -X heapsize for %d simulated s (bisected), then %d s in 2 KiB more" % (hour, day))
+        if not exe32:
+            print("  (ALMHUB_MICROPYTHON32=/path/to/a 32-bit unix port adds the figure with a board's word size)")
+        for label, exe, arch in builds:
+            out = os.path.join(mpenv.ROOT, "build", "heap-" + (arch or "native"))
+            r = subprocess.run([sys.executable, os.path.join(mpenv.ROOT, "tools", "build.py"), "sim",
+                                "--out", out] + (["--arch", arch] if arch else []), capture_output=True, text=True)
+            if r.returncode:
+                print("  %s: build failed: %s" % (label, (r.stdout + r.stderr).strip()[-200:]))
+                continue
+            path = ":".join([".frozen", out, os.path.join(out, "lib"), os.path.join(mpenv.ROOT, "boards")])
+            has_ssl = subprocess.run([exe, "-c", "import ssl"], capture_output=True).returncode == 0
+            tls = broker.ca is not None and has_ssl
+            port, ca = (broker.tls_port, broker.ca) if tls else (broker.port, None)
+            state = os.path.join(tmp, "state")
+            kb = _smallest(lambda k: _heap_run(exe, path, k, port, hour, state, ca))
+            how = "MQTT over TLS" if tls else "MQTT without TLS (no ssl in this port)" if port else "no broker"
+            print("  %s, .mpy copied to RAM, %s:" % (label, how))
+            if kb is None:
+                print("    does not run in 512 KiB")
+                continue
+            print("    smallest heap          %d KiB   (target <= 96 KB on 32 bits)" % kb)
+            res = _heap_run(exe, path, kb + 2, port, day, state, ca)
+            if res is None:
+                print("    the %d s run failed in %d KiB" % (day, kb + 2))
+                continue
+            print("    after %d s in %d KiB  peak allocated %.1f KiB, min free %.1f KiB, largest free block"
+                  " %.1f KiB (target >= 16 KB)" % (day, kb + 2, res["peak_alloc"] / 1024, res["min_free"] / 1024,
+                                                  res["largest_free"] / 1024))
+            cnt = _heap_run(exe, path, 2048, port, hour, state, ca, count=True)
+            if cnt:
+                print("    allocated per period   median ~%d B, max %d B   (target <= 1 KB; gc off around"
+                      " each period, in 2 MiB)" % (cnt["alloc_per_period"]["median"], cnt["alloc_per_period"]["max"]))
+            print("    the site model's own   %.1f KiB of it" % (res["world_bytes"] / 1024))
+        print("  (an ESP32 without PSRAM leaves ~110 KB with Wi-Fi up; an RP2040 ~190 KiB)")
     finally:
-        if broker:
-            broker.terminate()
-            broker.wait()
+        broker.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -209,7 +267,7 @@ def fuzz():
         print("    " + p[:300])
 
 
-SECTIONS = [accuracy, rms, measure, control, memory, fuzz]
+SECTIONS = [accuracy, rms, measure, control, heap, fuzz]
 
 if __name__ == "__main__":
     if QUICK:

@@ -178,10 +178,11 @@ def compile_one(cross, arch, src, dst, opt, source_name):
             os.path.relpath(src, ROOT), r.returncode, ":\n" + said if said else ""))
 
 
-def build(name, out=None):
-    """Build board NAME into OUT (default build/NAME); returns (out, files, bytes)."""
+def build(name, out=None, arch=None):
+    """Build board NAME into OUT (default build/NAME); returns (out, files, bytes).
+    arch: another mpy-cross -march than the board's (e.g. x86 for a 32-bit unix port)."""
     board_path, board = load_board(name)
-    arch = board["arch"]
+    arch = arch or board["arch"]
     cross = mpy_cross()
     out = os.path.abspath(out or os.path.join(ROOT, "build", name))
     tmp = out + ".tmp%d" % os.getpid()
@@ -211,9 +212,10 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description="Cross-compile firmware/ for one board.")
     ap.add_argument("board", help="a board of boards/ (pico, esp32_devkitc, sim)")
     ap.add_argument("--out", help="output folder (default build/BOARD)")
+    ap.add_argument("--arch", help="mpy-cross -march instead of the board's (x86: a 32-bit unix port)")
     args = ap.parse_args(argv)
     try:
-        out, files, total, arch = build(args.board, args.out)
+        out, files, total, arch = build(args.board, args.out, args.arch)
     except BuildError as e:
         print("build: %s" % e, file=sys.stderr)
         return 1 if str(e).startswith("mpy-cross") else 2
