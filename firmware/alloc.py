@@ -130,34 +130,63 @@ class Site:
             self.cons.append(tuple(ks))
             self.wts.append(tuple(ws))
         self.ncons = len(self.parent) * self.nph
+        # scratch, allocated once: fill() runs every control period (no garbage)
+        n = len(self.chargers)
+        self._cap = [0] * self.ncons
+        self._used = [0] * self.ncons
+        self._step = [0] * self.ncons
+        self._x = [0] * n
+        self._want = [0] * n
+        self._live = bytearray(n)
+        self._active = bytearray(n)
+        self.phasor = False       # a line-to-line charger on a three-phase site
+        for ws in self.wts:
+            for w in ws:
+                if isinstance(w, complex):
+                    self.phasor = True
 
     def weight_of(self, i, p):
         """Charger i's weight on line p at the PCC (1 where it is in phase)."""
         return weight(self.nph, self.chargers[i].phases, p)
 
-    def load(self, amps):
-        """Per node-phase, the load (amps or a phasor) of amps per charger."""
-        used = [0] * self.ncons
-        for i, a in enumerate(amps):
-            if a:
-                self.add(used, i, a)
+    def load(self, amps, used=None):
+        """Per node-phase, the load (amps or a phasor) of amps per charger
+        (into `used` if given: a list of ncons)."""
+        if used is None:
+            used = [0] * self.ncons
+        else:
+            for k in range(self.ncons):
+                used[k] = 0
+        for i in range(len(amps)):
+            if amps[i]:
+                self.add(used, i, amps[i])
         return used
 
     def add(self, used, i, a):
         """Add a amps of charger i to every constraint it counts in."""
-        for k, w in zip(self.cons[i], self.wts[i]):
-            used[k] += a * w
+        ks, ws = self.cons[i], self.wts[i]
+        for j in range(len(ks)):
+            used[ks[j]] += a * ws[j]
 
     def fits(self, used, cap, i, a):
         """Do a more amps of charger i fit everywhere it counts in?"""
-        for k, w in zip(self.cons[i], self.wts[i]):
-            if not fits(used[k] + a * w, cap[k]):
+        ks, ws = self.cons[i], self.wts[i]
+        if not self.phasor:
+            for j in range(len(ks)):
+                k = ks[j]
+                if used[k] + a > cap[k]:
+                    return False
+            return True
+        for j in range(len(ks)):
+            k = ks[j]
+            if not fits(used[k] + a * ws[j], cap[k]):
                 return False
         return True
 
-    def caps(self, avail_a):
+    def caps(self, avail_a, cap=None):
         """Capacity of every node-phase: the root's from avail_a, circuits' limits."""
-        cap = [0] * self.ncons
+        if cap is None:
+            cap = [0] * self.ncons
         for p in range(self.nph):
             a = int(avail_a[p])  # whole amps, rounded down: never more than available
             cap[p] = a if a > 0 else 0
@@ -166,29 +195,47 @@ class Site:
                 cap[n * self.nph + p] = self.limit_a[n]
         return cap
 
+    def _more(self, i, x, want, used, cap):
+        """May charger i still take 1 A more?"""
+        return x[i] < want[i] and self.fits(used, cap, i, 1)
+
     def _raise(self, cap, used, x, want, order):
         """Progressive filling from x up to want (lists, changed in place)."""
-        live = [i for i in order if x[i] < want[i] and self.fits(used, cap, i, 1)]
-        while live:
-            step_of = [0] * self.ncons     # per constraint: what one amp more for all adds
-            for i in live:
-                for k, w in zip(self.cons[i], self.wts[i]):
-                    step_of[k] += w
-            step = min(want[i] - x[i] for i in live)
+        live, step_of = self._live, self._step
+        nlive = 0
+        for i in order:
+            live[i] = self._active[i] and self._more(i, x, want, used, cap)
+            nlive += live[i]
+        while nlive:
+            for k in range(self.ncons):
+                step_of[k] = 0              # per constraint: what one amp more for all adds
+            step = 1 << 30
+            for i in order:
+                if live[i]:
+                    self.add(step_of, i, 1)
+                    if want[i] - x[i] < step:
+                        step = want[i] - x[i]
             for k in range(self.ncons):
                 if step_of[k]:
-                    step = min(step, room(used[k], step_of[k], cap[k]))
+                    r = room(used[k], step_of[k], cap[k])
+                    if r < step:
+                        step = r
             if step > 0:
-                for i in live:
-                    x[i] += step
-                    self.add(used, i, step)
+                for i in order:
+                    if live[i]:
+                        x[i] += step
+                        self.add(used, i, step)
             else:
                 # a node cannot give everyone 1 A more: the odd amps go in order
-                for i in live:
-                    if self.fits(used, cap, i, 1):
+                for i in order:
+                    if live[i] and self.fits(used, cap, i, 1):
                         x[i] += 1
                         self.add(used, i, 1)
-            live = [i for i in live if x[i] < want[i] and self.fits(used, cap, i, 1)]
+            nlive = 0
+            for i in order:
+                if live[i]:
+                    live[i] = self._more(i, x, want, used, cap)
+                    nlive += live[i]
 
     def fill(self, avail_a, want_a, order, base_a=None):
         """Offers (whole amps, 0 = paused) for every charger.
@@ -199,25 +246,36 @@ class Site:
                  Chargers not in order get 0.
         base_a:  per charger, amps that must be offered first, if any (the
                  floor of a permit); still 0 or >= min.
+
+        The list returned is the Site's own, valid until the next fill.
         """
         n = len(self.chargers)
-        want_a = [min(w, ch.max_a) for w, ch in zip(want_a, self.chargers)]
-        active = [False] * n
+        want, active, x = self._want, self._active, self._x
+        for i in range(n):
+            w, mx = want_a[i], self.chargers[i].max_a
+            want[i] = w if w < mx else mx
+            active[i] = 0
         for i in order:
-            active[i] = want_a[i] >= self.chargers[i].min_a
+            active[i] = want[i] >= self.chargers[i].min_a
+        cap, used = self._cap, self._used
         while True:
-            cap = self.caps(avail_a)
-            used = [0] * self.ncons
-            x = [0] * n
-            run = [i for i in order if active[i]]
+            self.caps(avail_a, cap)
+            for k in range(self.ncons):
+                used[k] = 0
+            for i in range(n):
+                x[i] = 0
             if base_a is not None:
-                for i in run:
-                    b = min(base_a[i], want_a[i])
-                    if b and self.fits(used, cap, i, b):
-                        x[i] = b
-                        self.add(used, i, b)
-            self._raise(cap, used, x, want_a, run)
-            short = [i for i in run if x[i] < self.chargers[i].min_a]
-            if not short:
+                for i in order:
+                    if active[i]:
+                        b = base_a[i] if base_a[i] < want[i] else want[i]
+                        if b and self.fits(used, cap, i, b):
+                            x[i] = b
+                            self.add(used, i, b)
+            self._raise(cap, used, x, want, order)
+            short = -1
+            for i in order:       # the last in order below its minimum is paused
+                if active[i] and x[i] < self.chargers[i].min_a:
+                    short = i
+            if short < 0:
                 return x
-            active[short[-1]] = False
+            active[short] = 0

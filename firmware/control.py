@@ -122,6 +122,10 @@ class Controller:
         self.user_max = [ch.max_a for ch in chargers]  # commands may lower it
         self.enabled = [True] * n
         self.order = list(range(n))
+        self._want = [0] * n           # scratch, allocated once (a period allocates little)
+        self._booked = [0] * n
+        self._cap = [0] * self.site.ncons
+        self._used = [0] * self.site.ncons
         self.slot_start = None
         self.avail = [0.0] * nph
         self.nonev = [None] * nph  # type: list  # the non-EV load estimate (None: unknown)
@@ -195,8 +199,9 @@ class Controller:
         """Is phase p's reading believable beside what the EVs on it are known to draw?"""
         known = 0.0     # the least the known draws add to the line (in phase with it)
         standing = False
-        for i, ch in enumerate(self.site.chargers):
-            if p not in ch.phases:
+        chargers = self.site.chargers
+        for i in range(self.n):     # (no enumerate: a tuple per charger per period)
+            if p not in chargers[i].phases:
                 continue
             if draws is not None and draws[i] is not None:
                 known += draws[i] * _real(self.site.weight_of(i, p))
@@ -212,8 +217,9 @@ class Controller:
         """The non-EV load on phase p, never below what the measurement allows."""
         lo_ev = 0.0     # the least the EVs can add in phase with the line
         hi_ev = 0       # the most they can add (a phasor where chargers are line to line)
-        for i, ch in enumerate(self.site.chargers):
-            if p not in ch.phases:
+        chargers = self.site.chargers
+        for i in range(self.n):
+            if p not in chargers[i].phases:
                 continue
             w = self.site.weight_of(i, p)
             if draws is not None and draws[i] is not None:   # its own CT: no guessing
@@ -284,8 +290,10 @@ class Controller:
                     self.avail[p] = a
         self.mode = FALLBACK if True in self.phase_fault else NORMAL
         # 3. share
-        want = [0] * n
-        for i, ch in enumerate(site.chargers):
+        want = self._want
+        for i in range(n):
+            want[i] = 0
+            ch = site.chargers[i]
             st = states[i] if states is not None else None
             if not self.enabled[i] or self.out_fault[i] or st in ("A", "E", "F"):
                 continue      # no car, an error, paused by command, or an output that failed
@@ -303,8 +311,11 @@ class Controller:
         for i in range(n):
             if target[i] < self.offer[i]:
                 self._set(i, target[i] if target[i] >= site.chargers[i].min_a else 0, now)
-        cap = site.caps(self.avail)
-        used = site.load([self.committed(i, now) for i in range(n)])
+        cap = site.caps(self.avail, self._cap)
+        booked = self._booked
+        for i in range(n):
+            booked[i] = self.committed(i, now)
+        used = site.load(booked, self._used)
         for i in self.order:
             t, o, ch = target[i], self.offer[i], site.chargers[i]
             if t <= o or self._since(now, self.changed[i]) < cfg["raise_interval_ms"]:
@@ -313,8 +324,12 @@ class Controller:
                 continue
             c = self.committed(i, now)
             new = min(t, max(o + cfg["ramp_a"], ch.min_a))
-            for k, w in zip(site.cons[i], site.wts[i]):   # what its booking leaves it
-                new = min(new, alloc.room(used[k] - c * w, w, cap[k]))
+            ks, ws = site.cons[i], site.wts[i]
+            for j in range(len(ks)):   # what its booking leaves it
+                k, w = ks[j], ws[j]
+                r = alloc.room(used[k] - c * w, w, cap[k])
+                if r < new:
+                    new = r
             if new > o and new >= ch.min_a:
                 site.add(used, i, max(new, c) - c)
                 self._set(i, new, now)

@@ -70,7 +70,12 @@ class Hub:
         # a CT named after a charger measures that charger's own feed
         self.charger_ch = [names.index(i) if i in names else None for i in self.ids]
         self.metered = any(c is not None for c in self.charger_ch)
-        self.demand = demand.Demand(len(site["phases"]))   # 15-minute demand, per phase
+        nph = len(site["phases"])
+        self.demand = demand.Demand(nph)   # 15-minute demand, per phase
+        # per phase, reused every period (the lists step returns: read them before the next step)
+        self.phase_a = [0.0] * nph
+        self.phase_ok = [False] * nph
+        self.believed = [False] * nph
         self.log = []       # the last _LOG_LEN events, (now_ms, text)
         self.logged = 0     # events ever logged
         self.mode = None
@@ -110,8 +115,11 @@ class Hub:
         m = self.meter
         m.measure(now)
         m.check_stale(now, self.ticks_diff)
-        phase_a = [m.irms_a[c] for c in self.phase_ch]
-        phase_ok = [m.status[c] == health.OK for c in self.phase_ch]
+        phase_a, phase_ok = self.phase_a, self.phase_ok
+        for p in range(len(phase_a)):
+            c = self.phase_ch[p]
+            phase_a[p] = m.irms_a[c]
+            phase_ok[p] = m.status[c] == health.OK
         self.states = states = self.readback.states(now) if self.readback else None
         draws = None
         if self.metered:
@@ -119,7 +127,8 @@ class Hub:
                      for c in self.charger_ch]
         ctl = self.ctl
         offers = ctl.step(now, phase_a, phase_ok, states, draws)
-        for i, amps in enumerate(offers):
+        for i in range(len(offers)):
+            amps = offers[i]
             d = self._duty(i, amps, now)
             bank = self.banks[i]
             if d == self.duty[i] and not ctl.out_fault[i] and (
@@ -142,8 +151,10 @@ class Hub:
             if kind != _kind(self.duty[i]):
                 self.event(now, "%s %s" % (self.ids[i], "offered %d A" % amps if kind == "offered" else kind))
             self.duty[i] = d
-        self.demand.add(now, phase_a, [phase_ok[p] and not ctl.implausible[p] for p in range(len(phase_ok))],
-                        self.ticks_diff)
+        believed = self.believed
+        for p in range(len(phase_ok)):
+            believed[p] = phase_ok[p] and not ctl.implausible[p]
+        self.demand.add(now, phase_a, believed, self.ticks_diff)
         if ctl.mode != self.mode:
             self.event(now, "mode %s (sensors: %s)" % (ctl.mode, ",".join(
                 self.sensor(p) for p in range(len(self.phase_ch)))))

@@ -19,6 +19,7 @@ import store
 import telemetry
 
 _CAPTURES = 4   # capture files kept on the flash; older ones are removed
+_FLUSH_MS = 60000   # amp-ms sums go into Wh every minute (an int stays small: 80 A * 60 s)
 
 
 class Services:
@@ -46,6 +47,8 @@ class Services:
         self.demand_log = demand.Log(capture_dir + "demand.log", len(self.phases))
         hub.demand.start(self.demand_log.end_s)   # the log's clock goes on after its last interval
         self.demand_seen = hub.demand.count
+        self.amp_ms = [0] * len(hub.ids)   # per charger, since the last flush into energy
+        self.acc_ms = 0
         self.up_ms = 0        # summed per period: ticks_diff is only valid within 2**29 ms
         self.last = None
         self.save_failed = 0
@@ -54,6 +57,7 @@ class Services:
         self.capture_due = None
 
     def telemetry(self):
+        self._flush()      # kWh as of now
         return telemetry.state(self.hub_id, self.hub, self.energy, self.up_ms // 1000)
 
     def discovery(self):
@@ -86,16 +90,27 @@ class Services:
             if not 0 <= dt < 3600000:
                 dt = 0       # a clock that jumped: count nothing rather than a week
             self.up_ms += dt
-            ctl, states = self.hub.ctl, self.hub.states
-            for i, cid in enumerate(self.hub.ids):
-                charging = states[i] in ("C", "D") if states else ctl.offer[i] > 0
-                if charging:
-                    self.energy.add(cid, ctl.offer[i] * self.volts[i] * dt / 3600000)
+            ctl, states, acc = self.hub.ctl, self.hub.states, self.amp_ms
+            for i in range(len(acc)):   # whole amp-milliseconds: no float per charger per period
+                if states[i] in ("C", "D") if states else ctl.offer[i] > 0:
+                    acc[i] += ctl.offer[i] * dt
+            self.acc_ms += dt
+            if self.acc_ms >= _FLUSH_MS:
+                self._flush()
         self.last = now
         self.energy.maybe_save(now, self.clock.ticks_diff)
         if self.energy.failed != self.save_failed:   # a full flash: say so once per failure
             self.save_failed = self.energy.failed
             self.hub.event(now, "energy not saved: %s" % self.energy.error)
+
+    def _flush(self):
+        """The amp-milliseconds counted so far into watt-hours."""
+        acc = self.amp_ms
+        for i in range(len(acc)):
+            if acc[i]:
+                self.energy.add(self.hub.ids[i], acc[i] * self.volts[i] / 3600000)
+                acc[i] = 0
+        self.acc_ms = 0
 
     def _capture(self, path):
         """Write the burst; only the last _CAPTURES are kept (flash space)."""
