@@ -15,7 +15,7 @@ PY      := $(VENV)/bin/python
 MPY     := $(VENV)/bin/micropython
 STAMP   := $(VENV)/.setup-stamp
 
-.PHONY: setup test bench run broker monitor build deploy repl logs check clean
+.PHONY: setup test bench run broker monitor build deploy repl logs check report clean
 
 BOARD    ?= pico
 PORT     ?=
@@ -62,6 +62,12 @@ logs: setup
 
 check: setup
 	$(PY) tools/check.py
+
+# the example site's report, from a simulated 30-day demand log (tools/demand.py)
+report: setup
+	mkdir -p build/report
+	$(PY) tools/demand.py tools/site/config.example.json --simulate-days 30 --out build/report/demand.csv
+	$(PY) tools/report.py tools/site/config.example.json --out build/report --demand build/report/demand.csv
 
 clean:
 	rm -rf build .deps $(VENV)

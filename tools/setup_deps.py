@@ -4,8 +4,9 @@ Run by `make setup` (idempotent, quick when everything is there):
 
     python3 tools/setup_deps.py
 
-- Debian packages (mosquitto for the MQTT tests, socat for the virtual board)
-  are installed with apt-get only when their command is missing.
+- Debian packages (mosquitto for the MQTT tests, socat for the virtual board,
+  chromium to render the permit report in its tests) are installed with
+  apt-get only when their command is missing.
 - umqtt.simple comes from its PyPI sdist (pip cannot install it: the sdist has
   no setup.py). The index URL is pip's own, the file is checked against a
   pinned sha256, and only `umqtt/simple.py` is kept, in .deps/lib/.
@@ -29,7 +30,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIB = os.path.join(ROOT, ".deps", "lib")
 
 APT = {"mosquitto": "mosquitto", "mosquitto_pub": "mosquitto-clients", "socat": "socat",
-       "openssl": "openssl"}   # openssl: certificates for the TLS test
+       "openssl": "openssl",   # openssl: certificates for the TLS test
+       "chromium": "chromium"}  # headless, renders tools/report.py's page (host_tests/test_report.py)
 
 UMQTT_SDIST = "micropython-umqtt.simple-1.3.4.tar.gz"
 UMQTT_SHA256 = "b6a2520239e3992c63a7de9370ee9b3d9d27819a90359c521f1c0f7ccab8d12f"
