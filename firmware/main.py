@@ -111,6 +111,14 @@ class Boot:
             self.period_ms = self.hub.period_ms
             import services
             self.services = services.Services(self.hub, cfg, time)
+            import heap
+            free, largest = heap.measure()
+            print("almhub: heap %d KB free, largest block %d KB" % (free // 1024, largest // 1024))
+            self.services.heap = (free, largest)
+            reason = heap.check(cfg, free, largest)
+            if reason:
+                self.services = None
+                raise ValueError(reason)
         except (OSError, ValueError, KeyError, TypeError) as e:
             self.hub = None
             self._refuse("%s: %s" % (cfg_path, e))

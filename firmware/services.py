@@ -47,6 +47,7 @@ class Services:
         self.demand_log = demand.Log(capture_dir + "demand.log", len(self.phases))
         hub.demand.start(self.demand_log.end_s)   # the log's clock goes on after its last interval
         self.demand_seen = hub.demand.count
+        self.heap = None  # type: tuple | None  # (free, largest block) at boot, for telemetry
         self.amp_ms = [0] * len(hub.ids)   # per charger, since the last flush into energy
         self.acc_ms = 0
         self.up_ms = 0        # summed per period: ticks_diff is only valid within 2**29 ms
@@ -58,7 +59,7 @@ class Services:
 
     def telemetry(self):
         self._flush()      # kWh as of now
-        return telemetry.state(self.hub_id, self.hub, self.energy, self.up_ms // 1000)
+        return telemetry.state(self.hub_id, self.hub, self.energy, self.up_ms // 1000, self.heap)
 
     def discovery(self):
         return telemetry.discovery(self.hub_id, self.hub)

@@ -23,8 +23,8 @@ def topic(hub_id, leaf):
     return PREFIX + hub_id + "/" + leaf
 
 
-def state(hub_id, hub, energy, uptime_s):
-    """(topic, JSON) of one telemetry message."""
+def state(hub_id, hub, energy, uptime_s, heap=None):
+    """(topic, JSON) of one telemetry message. heap: (free, largest block) at boot."""
     m, ctl = hub.meter, hub.ctl
     phases = {}
     for p, name in enumerate(ctl.phase_names):
@@ -38,6 +38,9 @@ def state(hub_id, hub, energy, uptime_s):
                          "state": states[i] if i < len(states) and states[i] else "?",
                          "on": ctl.enabled[i], "kwh": round(energy.wh[cid] / 1000, 3) if energy else 0}
     doc = {"t": uptime_s, "mode": ctl.mode, "margin": ctl.margin_a, "phases": phases, "chargers": chargers}
+    if heap is not None:
+        import gc
+        doc["heap"] = {"free": gc.mem_free(), "boot_free": heap[0], "boot_largest": heap[1]}
     return topic(hub_id, "telemetry"), json.dumps(doc)
 
 

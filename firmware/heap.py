@@ -1,0 +1,66 @@
+"""The heap at boot: what is free, the largest block, and whether the site fits.
+
+    free, largest = heap.measure()          # bytes, after a collection
+    reason = heap.check(cfg, free, largest) # None, or why this config cannot run here
+
+Pure logic apart from measure(). An ESP32 without PSRAM leaves ~110 KB of
+heap once Wi-Fi is up; a config that needs more than is left after boot
+would fail hours later (a MemoryError in a telemetry message or a TLS
+reconnect), so it is refused at boot with the figures, and the pilots stay
+safe. The need is the bench's (tools/bench.py heap, README "Memory"): what a
+control period, a telemetry message and an MQTT (re)connect with Home
+Assistant discovery allocate before gc frees it, per charger and in all,
+and for TLS the handshake's buffers with one contiguous block for its record.
+"""
+
+import gc
+
+BASE = 12 * 1024          # a period, events, commands, the demand log
+PER_CHARGER = 400         # its share of telemetry and discovery messages
+MQTT = 8 * 1024           # the client, its socket and a connect
+TLS = 32 * 1024           # a TLS handshake on top (mbedtls buffers)
+TLS_BLOCK = 16 * 1024     # ... of which one block: a TLS record
+
+
+def measure():
+    """(free bytes, largest free block) now, after a collection. The largest
+    block is found by trying allocations (MicroPython has no call for it)."""
+    gc.collect()
+    free = gc.mem_free()
+    lo, hi = 0, free
+    while hi - lo > 256:
+        mid = (lo + hi) // 2
+        try:
+            b = bytearray(mid)
+            del b
+            lo = mid
+        except MemoryError:
+            hi = mid
+    gc.collect()
+    return free, lo
+
+
+def need(cfg):
+    """(bytes free, bytes in one block) this config needs after boot."""
+    n = len(cfg.get("chargers", ()))
+    total = BASE + PER_CHARGER * n
+    block = 4 * 1024
+    mq = cfg.get("mqtt")
+    if mq:
+        total += MQTT
+        if mq.get("tls"):
+            total += TLS
+            block = TLS_BLOCK
+    return total, block
+
+
+def check(cfg, free, largest):
+    """None if the config fits in what boot left, else the reason (for the console and MQTT)."""
+    total, block = need(cfg)
+    if free >= total and largest >= block:
+        return None
+    what = "%d chargers%s" % (len(cfg.get("chargers", ())), ", MQTT over TLS" if (cfg.get("mqtt") or {}).get("tls")
+                                                           else ", MQTT" if cfg.get("mqtt") else "")
+    return ("heap: %d KB free (largest block %d KB) after boot; %s need %d KB (a block of %d KB): "
+            "fewer chargers, no TLS, or the code in ROMFS (make deploy)"
+            % (free // 1024, largest // 1024, what, (total + 1023) // 1024, block // 1024))

@@ -1,0 +1,54 @@
+"""heap: the boot's free heap and largest block, and a config that would not fit refused at boot."""
+import fake_machine as machine
+import heap
+import main
+import pilot
+from mpunit import eq, ok
+from test_boot import CFG, GOOD, board, write
+
+HEAPSIZE = "512K"
+
+
+def test_measure_finds_a_block_that_can_be_had():
+    free, largest = heap.measure()
+    ok(0 < largest <= free, "%r %r" % (free, largest))
+    b = bytearray(largest - 512)      # what it says can be had, can
+    eq(len(b), largest - 512)
+
+
+def test_need_and_check():
+    cfg = {"site": {}, "chargers": [{"id": "c%d" % i} for i in range(30)]}
+    eq(heap.need(cfg), (12 * 1024 + 30 * 400, 4096))
+    cfg["mqtt"] = {"host": "h", "tls": True}
+    total, block = heap.need(cfg)
+    eq(block, 16 * 1024)
+    eq(heap.check(cfg, total, block), None)
+    why = heap.check(cfg, total - 1, block)
+    ok(why.startswith("heap: ") and "30 chargers, MQTT over TLS" in why and "ROMFS" in why, why)
+    why = heap.check(cfg, 10 * total, 12 * 1024)     # plenty free, no block for a TLS record
+    ok(why and "largest block 12 KB" in why, why)
+    eq(heap.check({"site": {}, "chargers": []}, 13 * 1024, 4096), None)   # monitor only
+
+
+def test_boot_prints_the_heap_and_refuses_what_does_not_fit():
+    printed = []
+    main.print = lambda *a: printed.append(" ".join(str(x) for x in a))
+    real = heap.measure
+    try:
+        machine.fresh()
+        write(GOOD)
+        b = main.Boot(board(), machine, CFG)
+        ok(b.hub is not None, "boots: %r" % b.reason)
+        ok([p for p in printed if p.startswith("almhub: heap ") and "KB free, largest block" in p], printed)
+        ok(b.services.heap is not None and b.services.heap[1] > 0, "telemetry has it")
+        # the same config where boot left little: refused with the figures, pilots safe
+        heap.measure = lambda: (9 * 1024, 8 * 1024)
+        machine.fresh()
+        b = main.Boot(board(), machine, CFG)
+        ok(b.hub is None and "heap: 9 KB free" in b.reason and "30 chargers" in b.reason, b.reason)
+        b.period(0)
+        for p in b.pilots[:14]:
+            eq(p.pwm.duty, pilot.duty_to_u16(pilot.PAUSED_PERMILLE))
+    finally:
+        heap.measure = real
+        del main.print
