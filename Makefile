@@ -4,7 +4,8 @@
 #   make test    the whole host test suite (pytest driving the unix port)
 #   make bench   speed figures of the RMS kernel and friends
 #   make build BOARD=pico|esp32_devkitc   cross-compile firmware/ with mpy-cross into build/BOARD
-#   make deploy BOARD=... PORT=...        copy it to the board with mpremote (CONFIG=1: site config too)
+#   make deploy BOARD=... PORT=...        copy it to the board with mpremote (CONFIG=1: site config too;
+#                                         the code goes to ROMFS where the firmware has it, ROMFS=no|yes)
 #   make repl / make logs PORT=...        the board's REPL / its console output
 #   make check   type-check firmware/ against each board's stubs, and lint
 #   make run     the hub on the unix port against a simulated site
@@ -52,7 +53,7 @@ build: setup
 	$(PY) tools/build.py $(BOARD)
 
 deploy: build
-	$(PY) tools/deploy.py $(BOARD) --port $(PORT) $(if $(CONFIG),--config)
+	$(PY) tools/deploy.py $(BOARD) --port $(PORT) $(if $(CONFIG),--config) $(if $(ROMFS),--romfs $(ROMFS))
 
 repl: setup
 	$(VENV)/bin/mpremote connect $(PORT) repl

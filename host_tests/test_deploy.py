@@ -26,6 +26,7 @@ MICROPYTHON = os.path.join(BIN, "micropython")
 MPREMOTE = os.path.join(BIN, "mpremote")
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 import build  # noqa: E402
+import deploy  # noqa: E402
 
 pytestmark = pytest.mark.skipif(shutil.which("socat") is None, reason="socat missing (make setup)")
 
@@ -248,9 +249,19 @@ def test_deploy_to_virtual_board_then_keep_or_replace_config(tmp_path, vboard, b
                                                 "hub_id": "deploytest"})
     open(os.path.join(fs, "ct.py"), "w").close()        # an old source copy would shadow ct.mpy
 
+    # ROMFS=yes on a board whose firmware has no ROMFS partition (the unix port's
+    # has no vfs.rom_ioctl): refused, and the board boots as before (no hold left)
+    env = dict(os.environ, ALMHUB_SITE_CONFIG=site, ALMHUB_MQTT_CONFIG=mqtt)
+    env.pop("MAKEFLAGS", None)
+    r = subprocess.run(["make", "-s", "deploy", "BOARD=sim", "PORT=" + vboard.port, "ROMFS=yes"], cwd=ROOT,
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "no ROMFS partition" in r.stderr, r.stdout + r.stderr
+    assert build.HOLD_FILE not in os.listdir(fs) and "ct.mpy" not in os.listdir(fs)
+
     out = make_deploy(vboard.port, site, mqtt)
     assert "config.json: installed" in out and "mqtt.json: installed" in out, out
     assert "removed ct.py" in out, out
+    assert "no ROMFS partition: code copied to the filesystem" in out, out
     built = os.path.join(ROOT, "build", "sim")
     for f in os.listdir(built):
         if f != "lib":
@@ -333,3 +344,37 @@ def test_logs_follow_the_console_without_writing(tmp_path):
             p.stderr.close()
     finally:
         b.close()
+
+
+ROM_BOOT = """
+import sys, json, vfs, machine
+img = open(%r, "rb").read()
+vfs.mount(vfs.VfsRom(img), "/rom")     # as a board's firmware mounts its ROMFS partition
+sys.path[:0] = ["/rom", "/rom/lib"]
+import board, almhub_main, ct, umqtt.simple
+b = almhub_main.Boot(board.BOARD, machine)
+b.run(2)
+print("RESULT" + json.dumps({"reason": b.reason, "hub": b.hub is not None,
+    "files": [board.__file__, almhub_main.__file__, ct.__file__, umqtt.simple.__file__]}))
+"""
+
+
+def test_the_romfs_image_holds_the_whole_hub(tmp_path):
+    # what `make deploy` puts in a board's ROMFS partition: all of the build but main.py;
+    # mounted (vfs.VfsRom, as the firmware does), the hub boots from it alone
+    out = os.path.join(ROOT, "build", "sim")
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "build.py"), "sim"], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    img = str(tmp_path / "hub.romfs")
+    size = deploy.romfs_image(out, img)
+    assert 30000 < size == os.path.getsize(img)
+    run = tmp_path / "board"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps(SITE))
+    env = {k: v for k, v in os.environ.items() if k != "MICROPYPATH"}
+    r = subprocess.run([MICROPYTHON, "-X", "heapsize=2M", "-c", ROM_BOOT % img], cwd=run, env=env,
+                       capture_output=True, text=True, timeout=60)
+    res = result(r.stdout + r.stderr)
+    assert res["reason"] is None and res["hub"], res
+    assert res["files"] == ["/rom/board.py", "/rom/almhub_main.mpy", "/rom/ct.mpy", "/rom/lib/umqtt/simple.mpy"], res

@@ -86,12 +86,12 @@ def control():
     print("  simulator     %.0f simulated s per wall s (hub incl. measurement)" % res["sim_s_per_wall_s"])
 
 
-def _heap_run(exe, path, heap_kb, port, seconds, state_dir, ca=None, count=False):
+def _heap_run(exe, path, heap_kb, port, seconds, state_dir, ca=None, count=False, rom=None):
     """heap_mp.py's result in heap_kb KiB, or None if it failed (or MQTT did not run)."""
     import shutil
     shutil.rmtree(state_dir, ignore_errors=True)
     os.makedirs(state_dir)
-    env = dict(mpenv.env(), MICROPYPATH=path, ALMHUB_COUNT="1" if count else "0")
+    env = dict(mpenv.env(), MICROPYPATH=path, ALMHUB_COUNT="1" if count else "0", ALMHUB_ROMFS=rom or "")
     args = [str(port), str(seconds), state_dir + "/"] + ([ca] if ca else [])
     r = subprocess.run([exe, "-X", "heapsize=%dK" % heap_kb, os.path.join(HERE, "heap_mp.py")] + args,
                        capture_output=True, text=True, env=env, cwd=state_dir, timeout=3600)
@@ -165,6 +165,18 @@ class _Broker:
             self.proc.wait()
 
 
+def _day(run, kb):
+    """The long run in kb KiB, or a little more where the bisection's edge was too close."""
+    for extra in (0, 8, 16, 32):
+        res = run(kb + extra)
+        if res:
+            return kb + extra, res
+    return kb + 32, None
+
+
+ESP32_HEAP_KB = 108     # what MicroPython's esp32 port leaves with Wi-Fi up (~110 KB)
+
+
 def heap():
     """The firmware alone (heap_mp.py): smallest heap for a simulated hour, then a day in it."""
     import shutil
@@ -179,7 +191,8 @@ def heap():
     try:
         print("Heap of the firmware alone: esp32_devkitc, 30 pilots with read-back, 3 CTs at 4 kHz, MQTT,")
         print("  discovery, commands, energy, demand log; the site synthesised outside it (heap_mp.py);")
-        print("  the smallest -X heapsize for %d simulated s (bisected), then %d s in 2 KiB more" % (hour, day))
+        print("  the smallest -X heapsize for %d simulated s (bisected), then %d s in an ESP32's %d KiB"
+              " (or 2 KiB over the smallest)" % (hour, day, ESP32_HEAP_KB))
         if not exe32:
             print("  (ALMHUB_MICROPYTHON32=/path/to/a 32-bit unix port adds the figure with a board's word size)")
         for label, exe, arch in builds:
@@ -201,18 +214,42 @@ def heap():
                 print("    does not run in 512 KiB")
                 continue
             print("    smallest heap          %d KiB   (target <= 96 KB on 32 bits)" % kb)
-            res = _heap_run(exe, path, kb + 2, port, day, state, ca)
+            day_kb, res = _day(lambda k: _heap_run(exe, path, k, port, day, state, ca), max(kb + 2, ESP32_HEAP_KB))
             if res is None:
-                print("    the %d s run failed in %d KiB" % (day, kb + 2))
+                print("    the %d s run failed in %d KiB" % (day, day_kb))
                 continue
             print("    after %d s in %d KiB  peak allocated %.1f KiB, min free %.1f KiB, largest free block"
-                  " %.1f KiB (target >= 16 KB)" % (day, kb + 2, res["peak_alloc"] / 1024, res["min_free"] / 1024,
+                  " %.1f KiB (target >= 16 KB)" % (day, day_kb, res["peak_alloc"] / 1024, res["min_free"] / 1024,
                                                   res["largest_free"] / 1024))
             cnt = _heap_run(exe, path, 2048, port, hour, state, ca, count=True)
             if cnt:
                 print("    allocated per period   median ~%d B, max %d B   (target <= 1 KB; gc off around"
                       " each period, in 2 MiB)" % (cnt["alloc_per_period"]["median"], cnt["alloc_per_period"]["max"]))
             print("    the site model's own   %.1f KiB of it" % (res["world_bytes"] / 1024))
+            # the same build as a ROMFS image (mpremote romfs build), mounted at /rom
+            img = out + ".romfs"
+            r = subprocess.run([mpenv.venv_tool("mpremote", "ALMHUB_MPREMOTE"), "romfs", "--no-mpy", "-o", img,
+                                "build", out], capture_output=True, text=True)
+            if r.returncode:
+                print("    romfs build failed: %s" % (r.stdout + r.stderr).strip()[-200:])
+                continue
+            rom_kb = os.path.getsize(img) / 1024
+            path_rom = ":".join([".frozen", os.path.join(mpenv.ROOT, "boards")])
+            kb_rom = _smallest(lambda k: _heap_run(exe, path_rom, k, port, hour, state, ca, rom=img))
+            if kb_rom is None:
+                print("  %s, code in ROMFS: does not run in 512 KiB" % label)
+                continue
+            print("  %s, code in ROMFS (the image read into the heap first: the unix port has no flash):" % label)
+            print("    smallest heap          %d KiB with the %.1f KiB image = %.1f KiB on a board  (target <= 96 KB)"
+                  % (kb_rom, rom_kb, kb_rom - rom_kb))
+            day_kb, res = _day(lambda k: _heap_run(exe, path_rom, k, port, day, state, ca, rom=img),
+                               max(kb_rom + 2, ESP32_HEAP_KB + int(rom_kb + 1)))
+            if res is None:
+                print("    the %d s run failed in %d KiB" % (day, day_kb))
+                continue
+            print("    after %d s in %d KiB (%d on a board)  largest free block %.1f KiB (target >= 16 KB), "
+                  "min free %.1f KiB" % (day, day_kb, day_kb - rom_kb, res["largest_free"] / 1024,
+                                         res["min_free"] / 1024))
         print("  (an ESP32 without PSRAM leaves ~110 KB with Wi-Fi up; an RP2040 ~190 KiB)")
     finally:
         broker.stop()

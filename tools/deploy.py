@@ -22,6 +22,15 @@ on the unix port a soft reset would end the process, i.e. the virtual board):
    last almhub.hold.
    Then `reset`: the board boots main.py, i.e. the new hub.
 
+ROMFS (--romfs auto, the default): where the board's firmware has a ROMFS
+partition (vfs.rom_ioctl; MicroPython's rp2 and esp32 ports can have one)
+large enough, the build but main.py goes there as one image (`mpremote romfs
+deploy`): its .mpy run in place from flash, so bytecode and constant data
+take no heap (bench: ~33 KB less on a 32-bit port). The filesystem then keeps
+only main.py and the runtime files; copies of modules there, which would
+shadow /rom, are removed. Without a partition the files are copied as
+before, and the deploy says so. --romfs yes fails instead; no always copies.
+
 config.json (--site-config, default $ALMHUB_SITE_CONFIG or ./config.json) and
 mqtt.json (--mqtt-config, default $ALMHUB_MQTT_CONFIG or ./mqtt.json) go to
 the board only when it has no such file, or with --config: a later deploy
@@ -102,9 +111,41 @@ for d in ("lib", "lib/umqtt"):
         os.mkdir(d)
     except OSError:
         pass
+romfs = 0
+try:
+    import vfs
+    if vfs.rom_ioctl(1) > 0:
+        dev = vfs.rom_ioctl(2, 0)
+        romfs = dev.ioctl(4, 0) * dev.ioctl(5, 0) if hasattr(dev, "ioctl") else len(dev)
+except Exception:
+    pass
 print(%r + json.dumps({"platform": sys.platform, "resets": hasattr(machine, "reset"),
-    "root": os.listdir("."), "umqtt": os.listdir("lib/umqtt")}))
+    "root": os.listdir("."), "umqtt": os.listdir("lib/umqtt"), "romfs": romfs}))
 """ % (HOLD, MARK)
+
+
+def romfs_image(out, img):
+    """The build (all of it but main.py, the boot file the filesystem keeps) as a
+    ROMFS image (mpremote romfs build, the .mpy as they are); returns its size."""
+    import shutil
+    import tempfile
+    stage = tempfile.mkdtemp(prefix="almhub-romfs-")
+    try:
+        for f in os.listdir(out):
+            src = os.path.join(out, f)
+            if f == "main.py":
+                continue
+            if os.path.isdir(src):
+                shutil.copytree(src, os.path.join(stage, f))
+            else:
+                shutil.copy(src, stage)
+        r = subprocess.run([mpremote_cmd(), "romfs", "--no-mpy", "-o", img, "build", stage],
+                           capture_output=True, text=True, timeout=120)
+        if r.returncode:
+            raise DeployError("romfs build: %s" % (r.stdout + r.stderr).strip()[-500:])
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return os.path.getsize(img)
 
 
 def newest_input(board):
@@ -203,16 +244,44 @@ def deploy(args):
         time.sleep(1.0)      # `reset` resets 100 ms after mpremote has left
         wait_ready(port)
 
+    # ROMFS where the board's firmware has the partition (code run in place, out of RAM)
+    img = out + ".romfs"
+    rom = False
+    if args.romfs != "no":
+        size = romfs_image(out, img)
+        if info.get("romfs", 0) >= size:
+            rom = True
+            notes.append("code in ROMFS: %d bytes in a %d-byte partition (run in place, not copied to RAM)"
+                         % (size, info["romfs"]))
+        elif args.romfs == "yes":
+            mpremote(port, ["exec", "import os\nos.remove(%r)" % HOLD])   # nothing copied: boot as before
+            raise DeployError("--romfs yes: %s" % ("the image (%d bytes) is larger than the board's ROMFS "
+                                                   "partition (%d)" % (size, info["romfs"]) if info.get("romfs")
+                                                   else "this board's firmware has no ROMFS partition"), 2)
+        else:
+            notes.append("no ROMFS partition%s: code copied to the filesystem (loaded into RAM)"
+                         % (" large enough (%d bytes for %d)" % (info["romfs"], size) if info.get("romfs") else ""))
+
     # 2. copy; remove shadowing .py, modules gone from the build, and the hold
     new_mods = {f[:-4] for f in top if f.endswith(".mpy")}
-    stale = [f for f in sorted(listing) if f not in RUNTIME and f not in top and (
-        (f.endswith(".py") and f[:-3] in new_mods) or f.endswith(".mpy"))]
-    stale += ["lib/umqtt/" + f for f in info["umqtt"]
-              if f not in lib and f.endswith((".py", ".mpy"))]
+    if rom:       # on the filesystem only main.py: any copy there would shadow /rom
+        stale = [f for f in sorted(listing) if f not in RUNTIME and f != "main.py" and (
+            f.endswith((".py", ".mpy")))]
+        stale += ["lib/umqtt/" + f for f in info["umqtt"] if f.endswith((".py", ".mpy"))]
+    else:
+        stale = [f for f in sorted(listing) if f not in RUNTIME and f not in top and (
+            (f.endswith(".py") and f[:-3] in new_mods) or f.endswith(".mpy"))]
+        stale += ["lib/umqtt/" + f for f in info["umqtt"]
+                  if f not in lib and f.endswith((".py", ".mpy"))]
     cleanup = ("import os\nfor f in %r:\n    os.remove(f)\nos.remove(%r)\nprint(%r + '{}')\n"
                % (stale, HOLD, MARK))
-    cmd = ["fs", "cp"] + top + [":.", "+",
-           "fs", "cp"] + [os.path.join("lib", "umqtt", f) for f in lib] + [":lib/umqtt/", "+"]
+    if rom:
+        top = ["main.py"]
+        lib = []
+        cmd = ["romfs", "-p", "0", "deploy", img, "+", "fs", "cp", "main.py", ":.", "+"]
+    else:
+        cmd = ["fs", "cp"] + top + [":.", "+",
+               "fs", "cp"] + [os.path.join("lib", "umqtt", f) for f in lib] + [":lib/umqtt/", "+"]
     for local, name in copies:
         cmd += ["fs", "cp", os.path.abspath(local), ":" + name, "+"]
     cmd += ["exec", cleanup, "+", "reset"]
@@ -282,6 +351,9 @@ def main(argv=None):
     ap.add_argument("--mqtt-config", help="mqtt.json to install "
                     "(default $ALMHUB_MQTT_CONFIG or ./mqtt.json, if it exists)")
     ap.add_argument("--build-dir", help="what to copy (default build/BOARD, built if missing or old)")
+    ap.add_argument("--romfs", choices=("auto", "yes", "no"), default="auto",
+                    help="the code in the board's ROMFS partition (run in place, out of RAM): auto (where "
+                         "the firmware has one large enough, else copied), yes (or fail), no (copy)")
     ap.add_argument("--logs", action="store_true",
                     help="only follow the board's console output (read-only) until Ctrl-C")
     args = ap.parse_args(argv)

@@ -19,14 +19,31 @@ largest free block after the run, and what MQTT did; with ALMHUB_COUNT=1,
 the bytes each period allocates (the hub's step and the services, with gc
 off around them: so in a heap large enough to hold a period's garbage). A
 MemoryError ends it with a traceback instead.
+
+With ALMHUB_ROMFS=IMAGE (`mpremote romfs build` of the .mpy build) the code
+runs from a ROMFS mounted at /rom (vfs.VfsRom), as on a board whose firmware
+has the partition: bytecode and constant data are used in place. The unix
+port has no flash, so the image is read into the heap first, in one block
+before anything else, and reported (`rom_bytes`): the board needs that much
+less.
 """
 import array
 import gc
 import json
 import micropython
+import os
 import sys
 from micropython import const
 
+_rom = 0
+if os.getenv("ALMHUB_ROMFS"):
+    import vfs
+    with open(os.getenv("ALMHUB_ROMFS"), "rb") as _f:
+        _img = _f.read()
+    _rom = len(_img)
+    vfs.mount(vfs.VfsRom(_img), "/rom")
+    sys.path.insert(0, "/rom/lib")
+    sys.path.insert(0, "/rom")
 gc.collect()
 _base = gc.mem_alloc()
 
@@ -112,7 +129,6 @@ class Clock:
 def main():
     port, seconds, state_dir = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     ca = sys.argv[4] if len(sys.argv) > 4 else None
-    import os
     count = os.getenv("ALMHUB_COUNT") == "1"
     board = dict(hal.load_board("esp32_devkitc"))
     board["pilots"] = {"sim": N}
@@ -184,7 +200,7 @@ def main():
     while count and half >= hist[median] and median < 64:
         half -= hist[median]
         median += 1
-    print(json.dumps({"ok": True, "min_free": low, "peak_alloc": peak - _base, "world_bytes": world,
+    print(json.dumps({"ok": True, "min_free": low, "peak_alloc": peak - _base, "world_bytes": world, "rom_bytes": _rom,
                       "largest_free": biggest, "periods": t // period,
                       "alloc_per_period": {"median": median * 256 + 128, "max": most},
                       "mqtt_up": bool(sv.link and sv.link.up), "telemetry": sv.link.published if sv.link else 0}))
