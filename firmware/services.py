@@ -47,6 +47,7 @@ class Services:
         self.demand_log = demand.Log(capture_dir + "demand.log", len(self.phases))
         hub.demand.start(self.demand_log.end_s)   # the log's clock goes on after its last interval
         self.demand_seen = hub.demand.count
+        self.writer = telemetry.Writer(self.hub_id, hub)
         self.heap = None  # type: tuple | None  # (free, largest block) at boot, for telemetry
         self.amp_ms = [0] * len(hub.ids)   # per charger, since the last flush into energy
         self.acc_ms = 0
@@ -59,7 +60,10 @@ class Services:
 
     def telemetry(self):
         self._flush()      # kWh as of now
-        return telemetry.state(self.hub_id, self.hub, self.energy, self.up_ms // 1000, self.heap)
+        try:
+            return self.writer.payload(self.hub, self.energy, self.up_ms // 1000, self.heap)
+        except (ValueError, IndexError):   # never seen: the buffer is sized for the site
+            return telemetry.state(self.hub_id, self.hub, self.energy, self.up_ms // 1000, self.heap)
 
     def discovery(self):
         return telemetry.discovery(self.hub_id, self.hub)
@@ -70,7 +74,8 @@ class Services:
             return reply
         name = cmd["cmd"]
         if name == "status":
-            reply["status"] = json.loads(self.telemetry()[1])
+            doc = self.telemetry()[1]
+            reply["status"] = json.loads(doc) if isinstance(doc, str) else json.loads(bytes(doc))
             reply["events"] = [[t, text] for t, text in self.hub.log[-8:]]
         elif name == "capture":
             self.captures += 1

@@ -44,6 +44,137 @@ def state(hub_id, hub, energy, uptime_s, heap=None):
     return topic(hub_id, "telemetry"), json.dumps(doc)
 
 
+_SCALE = (1, 10, 100, 1000)
+
+
+class Writer:
+    """Telemetry written into one buffer, reused every message: no dicts, no
+    joined strings, no big string a message (the heap stays in one piece; an
+    ESP32 has ~110 KB). The same JSON as state(); numbers with a fixed number
+    of decimals. `payload(...)` returns (topic, memoryview): valid until the next."""
+
+    def __init__(self, hub_id, hub):
+        ctl = hub.ctl
+        self.topic = topic(hub_id, "telemetry")
+        self.k_ph = [(json.dumps(name) + ': {"a": ').encode() for name in ctl.phase_names]
+        self.k_ch = [(json.dumps(cid) + ': {"a": ').encode() for cid in hub.ids]
+        self.buf = bytearray(256 + 112 * len(self.k_ph) + sum(96 + len(k) for k in self.k_ch))
+        self.mv = memoryview(self.buf)
+        self.pos = 0
+        self.enc = {}         # the few names that occur (sensor status, pilot state), as bytes
+
+    def put(self, b):
+        e = self.pos + len(b)
+        if e > len(self.buf):       # cannot be, by the sizes above; state() is the way out
+            raise ValueError("telemetry buffer")
+        self.mv[self.pos:e] = b
+        self.pos = e
+
+    def name(self, s):
+        b = self.enc.get(s)
+        if b is None:
+            b = self.enc[s] = s.encode()
+        self.put(b)
+
+    def int_(self, v):
+        if v < 0:
+            self.put(b"-")
+            v = -v
+        n = 1
+        t = v
+        while t >= 10:
+            t //= 10
+            n += 1
+        e = self.pos + n
+        buf = self.buf
+        for k in range(e - 1, self.pos - 1, -1):
+            buf[k] = 48 + v % 10
+            v //= 10
+        self.pos = e
+
+    def fixed(self, x, places):
+        """x with `places` decimals (rounded half away from zero); one float made."""
+        scale = _SCALE[places]
+        v = int(x * (2 * scale))        # truncated toward 0, in half units
+        v = (v + 1) // 2 if v >= 0 else -((1 - v) // 2)
+        if v < 0:
+            self.put(b"-")
+            v = -v
+        self.int_(v // scale)
+        if places:
+            self.put(b".")
+            f = v % scale
+            buf = self.buf
+            e = self.pos + places
+            for k in range(e - 1, self.pos - 1, -1):
+                buf[k] = 48 + f % 10
+                f //= 10
+            self.pos = e
+
+    def num(self, x):
+        if isinstance(x, int):
+            self.int_(x)
+        else:
+            self.fixed(x, 3)
+
+    def payload(self, hub, energy, uptime_s, heap=None):
+        m, ctl = hub.meter, hub.ctl
+        self.pos = 0
+        self.put(b'{"t": ')
+        self.int_(uptime_s)
+        self.put(b', "mode": "normal"' if ctl.mode == "normal" else b', "mode": "fallback"')
+        self.put(b', "margin": ')
+        self.num(ctl.margin_a)
+        self.put(b', "phases": {')
+        for p in range(len(self.k_ph)):
+            if p:
+                self.put(b", ")
+            self.put(self.k_ph[p])
+            self.fixed(m.irms_a[hub.phase_ch[p]], 2)
+            self.put(b', "limit": ')
+            self.num(ctl.limit_a[p])
+            self.put(b', "avail": ')
+            self.fixed(ctl.avail[p], 1)
+            self.put(b', "sensor": "')
+            self.name(hub.sensor(p))
+            self.put(b'"}')
+        self.put(b'}, "chargers": {')
+        states = hub.states
+        for i in range(len(self.k_ch)):
+            if i:
+                self.put(b", ")
+            self.put(self.k_ch[i])
+            self.int_(ctl.offer[i])
+            self.put(b', "duty": ')
+            d = hub.duty[i]            # permille: percent with one decimal, in ints
+            self.int_(d // 10)
+            self.put(b".")
+            self.int_(d % 10)
+            self.put(b', "state": "')
+            self.name(states[i] if states is not None and states[i] else "?")
+            self.put(b'", "on": true' if ctl.enabled[i] else b'", "on": false')
+            self.put(b', "kwh": ')
+            wh = int(energy.wh[hub.ids[i]]) if energy else 0     # whole Wh: kWh with 3 decimals, in ints
+            self.int_(wh // 1000)
+            self.put(b".")
+            self.int_(wh % 1000 // 100)
+            self.int_(wh % 100 // 10)
+            self.int_(wh % 10)
+            self.put(b"}")
+        self.put(b"}")
+        if heap is not None:
+            import gc
+            self.put(b', "heap": {"free": ')
+            self.int_(gc.mem_free())
+            self.put(b', "boot_free": ')
+            self.int_(heap[0])
+            self.put(b', "boot_largest": ')
+            self.int_(heap[1])
+            self.put(b"}")
+        self.put(b"}")
+        return self.topic, self.mv[:self.pos]
+
+
 def _device(hub_id):
     return {"identifiers": ["almhub_" + hub_id], "name": "almhub " + hub_id,
             "manufacturer": "almhub", "model": "CT load manager"}

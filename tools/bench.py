@@ -105,10 +105,10 @@ def _heap_run(exe, path, heap_kb, port, seconds, state_dir, ca=None, count=False
 
 
 def _smallest(run, lo=24, hi=512):
-    """Bisect the smallest heap (KiB, to 2 KiB) `run(kb)` succeeds in."""
+    """Bisect the smallest heap (KiB, to 2 KiB; 8 with --quick) `run(kb)` succeeds in."""
     if not run(hi):
         return None
-    while hi - lo > 2:
+    while hi - lo > (8 if QUICK else 2):
         mid = (lo + hi) // 2
         if run(mid):
             hi = mid

@@ -43,3 +43,57 @@ def test_discovery_has_what_home_assistant_requires():
         if cfg.get("device_class") == "energy":
             eq((cfg["unit_of_measurement"], cfg["state_class"]), ("kWh", "total_increasing"))
     eq(len(entities), 1 + 2 * 3 + 3 * 2)
+
+
+class Energy:
+    def __init__(self, ids):
+        self.wh = dict((c, 0.0) for c in ids)
+
+
+def near_doc(a, b, where=""):
+    """The same JSON document, numbers within the writer's decimals."""
+    if isinstance(a, dict):
+        eq(sorted(a), sorted(b), where)
+        for k in a:
+            near_doc(a[k], b[k], where + "." + k)
+    elif isinstance(a, (int, float)) and not isinstance(a, bool):
+        ok(isinstance(b, (int, float)) and abs(a - b) <= 0.0051, "%s: %r vs %r" % (where, a, b))
+    else:
+        eq(a, b, where)
+
+
+def test_the_writer_gives_the_same_document_without_building_one():
+    import gc
+    import random
+    random.seed(3)
+    sc = dict(SC, chargers=[{"id": "bay%d" % i, "phases": [["L1"], ["L2"], ["L3"]][i % 3]} for i in range(30)]
+              + [{"id": 'q"uote\\\\d', "phases": ["L1", "L2", "L3"]}],
+              events=[{"t": 0, "plug": "bay%d" % i} for i in range(0, 30, 2)])
+    sim = simsite.Sim(sc)
+    w = telemetry.Writer("hub1", sim.hub)
+    energy = Energy(sim.hub.ids)
+    for k in range(60):
+        sim.step(k * 500)
+        for cid in energy.wh:
+            energy.wh[cid] += random.random() * 20000
+        if k % 7 == 3:
+            sim.hub.ctl.limit_a[1] = 25.5        # a command's decimal limit
+            sim.hub.ctl.margin_a = 2.25
+        heap = (12345, 678) if k % 2 else None
+        tp, payload = w.payload(sim.hub, energy, k, heap)
+        got = json.loads(bytes(payload))
+        want = json.loads(telemetry.state("hub1", sim.hub, energy, k, heap)[1])
+        if heap:
+            got["heap"]["free"] = want["heap"]["free"]   # gc.mem_free() moves between the two
+        eq(tp, "almhub/hub1/telemetry")
+        near_doc(want, got, "t=%d" % k)
+    ok(len(payload) > 2000, "30 chargers: %d bytes" % len(payload))
+    # what a message allocates: a few floats (the phases' amps), not the ~12 KB of
+    # dicts and a joined string state() builds for 31 chargers (64-bit: 448 B here)
+    gc.collect()
+    a = gc.mem_alloc()
+    gc.disable()
+    w.payload(sim.hub, energy, 60)
+    used = gc.mem_alloc() - a
+    gc.enable()
+    ok(used < 1024, "the writer allocated %d bytes for a %d-byte message" % (used, len(payload)))
