@@ -99,3 +99,27 @@ def test_bad_trees_are_refused():
     raises(ValueError, site, [C("a", phases=(3,))])
     raises(ValueError, C, "x", "", (0,), 5, 32)
     raises(ValueError, C, "x", "", (0,), 16, 10)
+
+
+def test_fill_allocates_nothing():
+    # it runs every control period: the heap is locked while it shares (issue 12).
+    # Line-to-line chargers on a three-phase site are the exception (complex numbers).
+    import micropython
+    chargers = [C("c%d" % i, ("g1", "g2", "")[i % 3], phases=((i % 3,), (0, 1, 2))[i % 5 == 0],
+                  max_a=16 + i % 17) for i in range(30)]
+    s = site(chargers, [("g0", "", 90), ("g1", "g0", 40), ("g2", "g0", 63)])
+    avail = [70.5, 55.0, 80.25]
+    want = [32] * 30
+    order = list(range(29, -1, -1))
+    floors = [6 if i % 7 == 0 else 0 for i in range(30)]
+    short = [10, 0, 3]         # short of room: pausing in order
+    first = list(s.fill(avail, want, order, floors))
+    micropython.heap_lock()
+    try:
+        offers = s.fill(avail, want, order, floors)
+        s.fill(short, want, order, floors)
+    finally:
+        micropython.heap_unlock()
+    offers = s.fill(avail, want, order, floors)
+    eq(list(offers), first)
+    check_limits(s, short, s.fill(short, want, order, floors))
