@@ -38,4 +38,7 @@ BOARD = {
     "readback": {"ads7828": [0x48, 0x49, 0x4A, 0x4B], "vref_v": 3.3, "pullup_v": 3.3,
                  "divider": [100000, 22000, 33000], "diode_mv": 200},
     "watchdog_ms": 5000,
+    # TLS (mbedtls) allocates from the IDF's heap (~40 KB kept beside Wi-Fi), not
+    # MicroPython's: the boot heap check (firmware/heap.py) does not count it
+    "tls_heap": "idf",
 }

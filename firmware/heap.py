@@ -40,23 +40,24 @@ def measure():
     return free, lo
 
 
-def need(cfg):
-    """(bytes free, bytes in one block) this config needs after boot."""
+def need(cfg, tls_in_heap=True):
+    """(bytes free, bytes in one block) this config needs after boot. tls_in_heap:
+    False where TLS allocates elsewhere (the ESP32: the IDF's heap)."""
     n = len(cfg.get("chargers", ()))
     total = BASE + PER_CHARGER * n
     block = 4 * 1024
     mq = cfg.get("mqtt")
     if mq:
         total += MQTT
-        if mq.get("tls"):
+        if mq.get("tls") and tls_in_heap:
             total += TLS
             block = TLS_BLOCK
     return total, block
 
 
-def check(cfg, free, largest):
+def check(cfg, free, largest, tls_in_heap=True):
     """None if the config fits in what boot left, else the reason (for the console and MQTT)."""
-    total, block = need(cfg)
+    total, block = need(cfg, tls_in_heap)
     if free >= total and largest >= block:
         return None
     what = "%d chargers%s" % (len(cfg.get("chargers", ())), ", MQTT over TLS" if (cfg.get("mqtt") or {}).get("tls")

@@ -115,7 +115,7 @@ class Boot:
             free, largest = heap.measure()
             print("almhub: heap %d KB free, largest block %d KB" % (free // 1024, largest // 1024))
             self.services.heap = (free, largest)
-            reason = heap.check(cfg, free, largest)
+            reason = heap.check(cfg, free, largest, self.board.get("tls_heap") != "idf")
             if reason:
                 self.services = None
                 raise ValueError(reason)
