@@ -200,21 +200,31 @@ class Site:
         return x[i] < want[i] and self.fits(used, cap, i, 1)
 
     def _raise(self, cap, used, x, want, order):
-        """Progressive filling from x up to want (lists, changed in place)."""
+        """Progressive filling from x up to want (lists, changed in place): the
+        chargers at the lowest level are raised together, so one that starts
+        higher (its floor) waits until the others reach it: a floor is a
+        minimum, not a head start."""
         live, step_of = self._live, self._step
         nlive = 0
         for i in order:
             live[i] = self._active[i] and self._more(i, x, want, used, cap)
             nlive += live[i]
         while nlive:
+            level = 1 << 30
+            for i in order:
+                if live[i] and x[i] < level:
+                    level = x[i]
             for k in range(self.ncons):
-                step_of[k] = 0              # per constraint: what one amp more for all adds
+                step_of[k] = 0              # per constraint: what one amp more for the lowest adds
             step = 1 << 30
             for i in order:
                 if live[i]:
-                    self.add(step_of, i, 1)
-                    if want[i] - x[i] < step:
-                        step = want[i] - x[i]
+                    if x[i] == level:
+                        self.add(step_of, i, 1)
+                        if want[i] - x[i] < step:
+                            step = want[i] - x[i]
+                    elif x[i] - level < step:
+                        step = x[i] - level  # up to the next level, then that one joins
             for k in range(self.ncons):
                 if step_of[k]:
                     r = room(used[k], step_of[k], cap[k])
@@ -222,15 +232,18 @@ class Site:
                         step = r
             if step > 0:
                 for i in order:
-                    if live[i]:
+                    if live[i] and x[i] == level:
                         x[i] += step
                         self.add(used, i, step)
             else:
-                # a node cannot give everyone 1 A more: the odd amps go in order
+                # a node cannot give the lowest 1 A more each: the odd amps go in order
                 for i in order:
-                    if live[i] and self.fits(used, cap, i, 1):
+                    if live[i] and x[i] == level and self.fits(used, cap, i, 1):
                         x[i] += 1
                         self.add(used, i, 1)
+                for i in order:     # those that could not take one are done
+                    if live[i] and x[i] == level:
+                        live[i] = 0
             nlive = 0
             for i in order:
                 if live[i]:

@@ -64,6 +64,18 @@ def test_floor_is_served_first():
     check_limits(s, [30, 0, 0], got)
 
 
+def test_floor_is_a_minimum_not_a_head_start():
+    # before: a charger with a floor got its floor plus an equal share on top
+    # (the permit report showed 15 A beside 9 A); now max(floor, fair share)
+    s = site([C("a"), C("b", floor_a=10), C("c")])
+    eq(s.fill([48, 0, 0], [32] * 3, [0, 1, 2], [0, 10, 0]), [16, 16, 16])
+    eq(s.fill([36, 0, 0], [32] * 3, [0, 1, 2], [0, 14, 0]), [11, 14, 11])    # the floor binds
+    eq(s.fill([34, 0, 0], [32] * 3, [2, 1, 0], [0, 14, 0]), [10, 14, 10])
+    eq(s.fill([47, 0, 0], [32] * 3, [2, 1, 0], [0, 10, 0]), [15, 16, 16])   # odd amps in order
+    s3 = site([C("a", phases=(0, 1, 2), max_a=16, floor_a=6), C("b", phases=(0,)), C("c", phases=(1,))])
+    eq(s3.fill([34, 40, 40], [32] * 3, [0, 1, 2], [6, 0, 0]), [16, 18, 24])
+
+
 def test_random_sites_never_exceed_a_limit():
     import random
     random.seed(5)
