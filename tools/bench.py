@@ -66,6 +66,32 @@ def rms():
         sys.exit("bench: the kernels disagree\n  viper %s\n  C     %s" % (res["stats"], c_stats))
 
 
+def power():
+    """The real-power kernel (firmware/power.py) against plain MicroPython and C."""
+    with tempfile.TemporaryDirectory() as tmp:
+        burst = os.path.join(tmp, "burst.u16")
+        res = mp("power", burst)
+        gcc = shutil.which("gcc")
+        if not gcc:
+            sys.exit("bench: gcc not found (the C reference is compiled at bench time)")
+        exe = os.path.join(tmp, "power_ref")
+        subprocess.run([gcc, "-O2", "-o", exe, os.path.join(HERE, "power_ref.c")], check=True)
+        out = subprocess.run([exe, burst, str(res["channels"]), str(res["shift"]), "0", "2", str(res["skew"])]
+                             + [str(b) for b in res["bias"]], capture_output=True, text=True, check=True).stdout
+    lines = dict(line.split(" ", 1) for line in out.splitlines())
+    c_sums, c_rate = [int(v) for v in lines["sums"].split()], float(lines["rate"])
+    same = c_sums == res["sums"] and res["same"]
+    print("Real-power kernel (power.products: i x interpolated v, split sums; a pair x %d frames)" % res["frames"])
+    print("  viper        %8.1f Msamples/s" % (res["viper"] / 1e6))
+    print("  plain        %8.1f Msamples/s" % (res["plain"] / 1e6))
+    print("  C gcc -O2    %8.1f Msamples/s" % (c_rate / 1e6))
+    print("  viper/plain  %8.1fx   (target >= 10x)" % (res["viper"] / res["plain"]))
+    print("  viper/C      %8.2fx   (target >= 0.2x)" % (res["viper"] / c_rate))
+    print("  same sums in viper, plain and C: %s" % ("yes" if same else "NO"))
+    if not same:
+        sys.exit("bench: the power kernels disagree\n  viper %s\n  C     %s" % (res["sums"], c_sums))
+
+
 def measure():
     res = mp("measure")
     print("Meter.measure() of one burst (%d x %d frames, both passes + crossings + amps; no ADC)"
@@ -304,7 +330,7 @@ def fuzz():
         print("    " + p[:300])
 
 
-SECTIONS = [accuracy, rms, measure, control, heap, fuzz]
+SECTIONS = [accuracy, rms, power, measure, control, heap, fuzz]
 
 if __name__ == "__main__":
     if QUICK:

@@ -1,6 +1,7 @@
 """Bench, MicroPython side: run by tools/bench.py on the unix port.
 
     micropython bench_mp.py rms OUTFILE [--quick]   # also writes the burst to OUTFILE
+    micropython bench_mp.py power OUTFILE [--quick] # the real-power kernel, the same way
     micropython bench_mp.py measure|control [--quick]
 
 Each section prints one JSON line of figures; tools/bench.py formats them.
@@ -60,6 +61,25 @@ def rms(quick, path):
         out[k] = 0
     p, _ = best_rate(lambda: ct.accumulate_py(*args), n, secs)
     print(json.dumps({"viper": v, "plain": p, "stats": viper_stats, "same": list(out) == viper_stats,
+                      "bias": list(m.bias), "shift": m.shift, "channels": NCH, "frames": m.frames}))
+
+
+def power_section(quick, path):
+    """The real-power kernel on a burst: current on channel 0, voltage on channel 2."""
+    import power
+    adc, m = burst()
+    with open(path, "wb") as f:
+        f.write(m.buf)
+    pairs = array("i", [0, 2])
+    skew = array("b", [power.skew_q5(0, 2, NCH)])
+    out = array("i", bytes(4 * power.NOUT))
+    args = (m.buf, NCH, 0, m.frames, m.shift, m.bias, pairs, skew, out)
+    n = m.frames * 2           # samples read: a current and a voltage a frame
+    secs = 0.5 if quick else 1.5
+    v, _ = best_rate(lambda: power.products(*args), n, secs)
+    viper = list(out)
+    p, _ = best_rate(lambda: power.products_py(*args), n, secs)
+    print(json.dumps({"viper": v, "plain": p, "sums": viper, "same": list(out) == viper, "skew": skew[0],
                       "bias": list(m.bias), "shift": m.shift, "channels": NCH, "frames": m.frames}))
 
 
@@ -126,7 +146,7 @@ def control(quick, *_):
                       "control_worst_us": worst_ctl, "sim_s_per_wall_s": periods / (wall_us / 1e6)}))
 
 
-SECTIONS = {"rms": rms, "measure": measure, "control": control}
+SECTIONS = {"rms": rms, "power": power_section, "measure": measure, "control": control}
 
 if __name__ == "__main__":
     argv = [a for a in sys.argv[1:] if a != "--quick"]

@@ -1,0 +1,171 @@
+"""Real power from a CT and a voltage reference on the same burst, in viper.
+
+    power.products(buf, nch, start, end, shift, bias, pairs, skew, out)
+    w = power.watts(out, k, end - start, amps_per_lsb, volts_per_lsb)
+
+The Meter's burst (array 'H', frames interleaved, read_u16 scale) and its
+window of whole cycles [start, end) and tracked bias are used as they are.
+Each pair k is a current channel pairs[2k] and a voltage channel
+pairs[2k+1]; P = mean over the window of i * v, signed (import positive
+when the CT and the reference face the same way). Apparent power and power
+factor come from the Meter's RMS of both channels (`apparent`, `pf`).
+
+Skew: a round-robin ADC takes the channels of a frame one after another, so
+a voltage sampled (cv - ci) / nch of a frame after its current, and a CT's
+own phase lead, shift the product by an angle: at 4 kHz and 50 Hz a third of
+a frame is 1.5 degrees, 4.5 % of P at a power factor of 0.5. skew[k] (units
+of 1/32 frame) moves the voltage back in time by that much: each voltage
+sample is interpolated linearly toward the previous frame's (skew > 0) or
+the next frame's (skew < 0). `skew_q5(...)` computes it.
+
+Offsets: the sums of i and of the interpolated v over the window are kept
+too, and i_sum * v_sum / m taken off: a constant error in either bias adds
+nothing (over whole cycles the AC sums vanish).
+
+32-bit safety (viper ints are 32-bit words on the boards)
+---------------------------------------------------------
+Deviations from the bias are 12-bit: |di|, |dv| <= 4095. The interpolated
+voltage is kept in 1/32 units: |v'| <= 32 * 4095 + 32 * 8190 = 393_120 (the
+difference of two deviations is at most 8190 and the fraction at most 32/32).
+A product |di * v'| <= 4095 * 393_120 = 1_609_826_400 < 2**31 - 1. Each
+product is split at once: its low 16 bits into `lo` (<= 65535 a frame), its
+high bits (arithmetic shift) into `hi` (|.| <= 24_564 a frame). With at most
+MAX_FRAMES = 16384 frames:
+    lo <= 65535 * 16384 = 1_073_725_440 < 2**30
+    |hi| <= 24_564 * 16384 = 402_456_576
+    |i_sum| <= 4095 * 16384 = 67_092_480
+    |v_sum| <= 12_285 * 16384 = 201_277_440   (v' >> 5: whole units; in 1/32
+                                               units it would not fit)
+Every word fits a 30-bit small int: reading the results back allocates
+nothing. The kernel writes into a preallocated array('i') and
+returns None.
+"""
+
+import micropython
+from micropython import const
+
+MAX_FRAMES = const(16384)
+NOUT = const(4)             # per pair in `out`:
+PLO = const(0)              #   sum of the low 16 bits of i * v' (v' in 1/32 units)
+PHI = const(1)              #   sum of the high bits (units of 65536)
+SI = const(2)               #   sum of current deviations
+SV = const(3)               #   sum of voltage deviations, whole units
+
+
+@micropython.viper
+def _products(f: int, dv: int, lo: int, buf, nch: int, start: int, end: int, shift: int,
+              bias, pairs, npairs: int, skew, out):
+    # f, dv and lo first: viper keeps a function's first three locals in
+    # registers (see ct._accumulate). One voltage load a frame: the neighbour
+    # it is interpolated toward is the one carried from the frame before
+    # (skew > 0), or the one loaded for the frame after (skew < 0).
+    p = ptr16(buf)
+    b = ptr32(bias)
+    pr = ptr32(pairs)
+    sk = ptr8(skew)
+    o = ptr32(out)
+    k = 0
+    while k < npairs:
+        ci = int(pr[2 * k])
+        cv = int(pr[2 * k + 1])
+        bi = int(b[ci])
+        bv = int(b[cv])
+        a = int(sk[k])
+        if a > 127:          # array('b'): a ptr8 load is unsigned
+            a = a - 256
+        back = 1
+        if a < 0:
+            a = 0 - a
+            back = 0
+        lo = 0
+        hi = 0
+        si = 0
+        sv = 0
+        ii = start * nch + ci
+        iv = start * nch + cv
+        stop = end * nch + ci
+        dv = (int(p[iv]) >> shift) - bv
+        nb = dv                  # the neighbour: at the window's edges the sample itself
+        while ii < stop:
+            if back:
+                cur = (int(p[iv]) >> shift) - bv
+                v = cur * 32 + a * (nb - cur)
+                nb = cur
+            else:
+                cur = dv
+                if iv + nch < stop - ci + cv:
+                    dv = (int(p[iv + nch]) >> shift) - bv
+                v = cur * 32 + a * (dv - cur)
+            di = (int(p[ii]) >> shift) - bi
+            prod = di * v
+            lo += prod & 0xFFFF
+            hi += prod >> 16
+            si += di
+            sv += v >> 5
+            ii += nch
+            iv += nch
+        j = k * 4
+        o[j] = lo
+        o[j + 1] = hi
+        o[j + 2] = si
+        o[j + 3] = sv
+        k += 1
+
+
+def products(buf, nch, start, end, shift, bias, pairs, skew, out):
+    """Per pair, the sums of i * v over frames [start, end) (see the module doc).
+    bias: array('i') per channel (12-bit); pairs: array('i') [ci, cv, ...];
+    skew: array('b') per pair (1/32 frame, -32..32); out: array('i'), NOUT per pair.
+    Allocates nothing."""
+    _products(0, 0, 0, buf, nch, start, end, shift, bias, pairs, len(pairs) // 2, skew, out)
+
+
+def products_py(buf, nch, start, end, shift, bias, pairs, skew, out):
+    """products in plain Python: the test oracle (and the bench's `plain`)."""
+    for k in range(len(pairs) // 2):
+        ci, cv = pairs[2 * k], pairs[2 * k + 1]
+        a = skew[k]
+        step = -1 if a >= 0 else 1
+        a = abs(a)
+        lo = hi = si = sv = 0
+        for f in range(start, end):
+            di = (buf[f * nch + ci] >> shift) - bias[ci]
+            dv = (buf[f * nch + cv] >> shift) - bias[cv]
+            g = f + step
+            if not start <= g < end:
+                g = f
+            dn = (buf[g * nch + cv] >> shift) - bias[cv]
+            v = dv * 32 + a * (dn - dv)
+            prod = di * v
+            lo += prod & 0xFFFF
+            hi += prod >> 16
+            si += di
+            sv += v >> 5
+        out[4 * k], out[4 * k + 1], out[4 * k + 2], out[4 * k + 3] = lo, hi, si, sv
+
+
+def watts(out, k, m, amps_per_lsb, volts_per_lsb):
+    """Pair k's mean real power (W) over m frames, offsets taken off."""
+    j = k * NOUT
+    s = (out[j + PHI] * 65536.0 + out[j + PLO]) / 32 - out[j + SI] * out[j + SV] / m
+    return s / m * amps_per_lsb * volts_per_lsb
+
+
+def skew_q5(ci, cv, nch, lead_deg=0.0, hz=50.0, rate_hz=4000):
+    """The skew (1/32 frame) that aligns voltage channel cv with current channel
+    ci: the round-robin order ((cv - ci) / nch of a frame) and a CT's phase lead
+    in degrees at the mains frequency (a lead is taken as the voltage moved later)."""
+    frames = (cv - ci) / nch - lead_deg / 360.0 * rate_hz / hz
+    q = int(round(frames * 32))
+    if not -32 <= q <= 32:
+        raise ValueError("skew of %.2f frames: the kernel moves a sample by one frame at most" % frames)
+    return q
+
+
+def apparent(irms_a, vrms_v):
+    return irms_a * vrms_v
+
+
+def pf(p_w, s_va):
+    """Power factor, signed like P; 0 where there is nothing to divide."""
+    return p_w / s_va if s_va > 1e-9 else 0.0
