@@ -17,6 +17,8 @@ def delay_ms(attempt, now_ms):
     d = _BASE_MS << min(attempt, 5)
     if d > _MAX_MS:
         d = _MAX_MS
-    # +-20 % jitter from the clock's low bits: no random module needed
-    j = (now_ms * 2654435761 >> 7) % 401 - 200   # -200..200 permille
+    # +-20 % jitter from the clock's low bits: no random module needed, and
+    # small ints only (on a 32-bit board a product past 2**30 is a heap object,
+    # and this runs when a MemoryError has just taken the link down)
+    j = (now_ms % 10007) * 7919 % 10007 % 401 - 200   # -200..200 permille; < 2**27 all along
     return d + d * j // 1000
