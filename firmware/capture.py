@@ -1,7 +1,7 @@
 """Captures: raw CT samples recorded on the hub, and replayed through the Meter.
 
     capture.write_csv(f, names, buf, frames)     # on the hub: record a burst
-    capture.replay(path, names, rate_hz, mains_hz, cal_a)  # unix port: JSON lines
+    capture.replay(path, names, rate_hz, mains_hz, cal_a, voltage=None)  # unix port: JSON lines
 
 A capture file (CSV) has a header row of channel names, then one row per
 sample instant with one raw read_u16 count per channel. For replay the host
@@ -40,11 +40,25 @@ def write_csv(f, names, buf, frames):
         f.write(",".join(str(buf[k + c]) for c in range(nch)) + "\n")
 
 
-def replay(path, names, rate_hz, mains_hz, cal_a):
-    """Print one JSON object per measurement window of the raw frames in path."""
+def replay(path, names, rate_hz, mains_hz, cal_a, voltage=None):
+    """Print one JSON object per measurement window of the raw frames in path.
+    voltage: the index of a voltage-reference channel (cal_a[voltage] is then
+    volts per count): every other channel also gets its real power (p_w,
+    import positive) and power factor with it; the voltage channel gets vrms."""
+    from array import array
     with open(path, "rb") as f:
         adc = FileADC(f, len(names), rate_hz)
         m = ct.Meter(adc, cal_a, mains_hz=mains_hz)
+        nch = len(names)
+        if voltage is not None:
+            import power
+            cur = [c for c in range(nch) if c != voltage]
+            pairs = array("i", [])
+            for c in cur:
+                pairs.append(c)
+                pairs.append(voltage)
+            skew = array("b", [0] * len(cur))
+            out = array("i", [0] * (power.NOUT * len(cur)))
         done = 0
         while True:
             m.measure(done)
@@ -53,6 +67,20 @@ def replay(path, names, rate_hz, mains_hz, cal_a):
             done += m.frames
             chans = {}
             for c, name in enumerate(names):
-                chans[name] = {"irms": round(m.irms_a[c], 3), "status": health.NAMES[m.status[c]]}
+                if c == voltage:
+                    chans[name] = {"vrms": round(m.irms_a[c], 2), "status": health.NAMES[m.status[c]]}
+                else:
+                    chans[name] = {"irms": round(m.irms_a[c], 3), "status": health.NAMES[m.status[c]]}
+            if voltage is not None:
+                hz = m.hz or (mains_hz or 50)
+                for k, c in enumerate(cur):
+                    skew[k] = power.skew_q5(c, voltage, nch, 0.0, hz, rate_hz)
+                start, end = m.window[0], m.window[1]
+                power.products(m.buf, nch, start, end, m.shift, m.bias, pairs, skew, out)
+                for k, c in enumerate(cur):
+                    w = power.watts(out, k, end - start, m.cal_a[c], m.cal_a[voltage])
+                    ch = chans[names[c]]
+                    ch["p_w"] = round(w, 1)
+                    ch["pf"] = round(power.pf(w, m.irms_a[c] * m.irms_a[voltage]), 3)
             print(json.dumps({"t": round(done / rate_hz, 6), "channels": chans}))
     return done, m.frames

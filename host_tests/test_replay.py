@@ -132,3 +132,43 @@ def test_bad_arguments_are_refused(tmp_path):
                  ["--rate", "4000", "--amps-per-count", "-1"], []):
         r = replay(p, *args)
         assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_voltage_reference_gives_real_power_and_vrms(tmp_path):
+    # round-robin samples (channel c of frame n at (n + c/3) / rate) as the board takes
+    # them: a 16 A current lagging by 60 degrees (PF 0.5) with harmonics, an 8 A export at
+    # PF 0.9 leading, against 120 V; the firmware's Meter and power kernel measure them
+    rng = random.Random(3)
+    rate, hz, kv = 4000, 60.0, 0.01
+    ev = ((1, 1.0), (3, 0.12), (5, 0.07))
+
+    def sample(x, scale):
+        v12 = min(4095, max(0, int(round((32768 + x / scale) / 16 + rng.gauss(0, 0.8)))))
+        return (v12 << 4) | (v12 >> 8)
+
+    rows = []
+    for n in range(rate * 2):
+        t = [(n + c / 3) / rate for c in range(3)]
+        norm = math.sqrt(sum(a * a for _, a in ev) / 2)
+        i1 = sum(a * math.sin(2 * math.pi * h * hz * t[0] - h * math.radians(60)) for h, a in ev) / norm * 16
+        i2 = -math.sqrt(2) * 8 * math.sin(2 * math.pi * hz * t[1] + math.radians(25.84))
+        v = math.sqrt(2) * 120 * math.sin(2 * math.pi * hz * t[2])
+        rows.append((sample(i1, APC), sample(i2, APC), sample(v, kv)))
+    cap = write(tmp_path, "pv.csv", rows, header="L1,PV,V1")
+    r = replay(cap, "--rate", rate, "--amps-per-count", APC, "--voltage", "V1", "--volts-per-count", kv)
+    assert r.returncode == 0, r.stderr
+    windows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(windows) >= 5
+    p1 = 16 / math.sqrt(sum(a * a for _, a in ev)) * 120 * 0.5     # only the fundamental carries power
+    p2 = -8 * 120 * 0.9
+    for w in windows:
+        ch = w["channels"]
+        assert set(ch["V1"]) == {"vrms", "status"} and abs(ch["V1"]["vrms"] - 120) <= 0.6, ch   # 0.5 %
+        assert abs(ch["L1"]["p_w"] - p1) <= 0.01 * abs(p1), (ch["L1"], p1)                     # 1 %
+        assert abs(ch["PV"]["p_w"] - p2) <= 0.01 * abs(p2), (ch["PV"], p2)                     # export < 0
+        assert abs(ch["L1"]["pf"] - p1 / (16 * 120)) <= 0.01 and abs(ch["PV"]["pf"] + 0.9) <= 0.01, ch
+    # bad use: one line, status 2
+    for args, why in ((("--voltage", "V9", "--volts-per-count", kv), "no channel 'V9'"),
+                      (("--voltage", "V1"), "go together")):
+        r = replay(cap, "--rate", rate, *args)
+        assert r.returncode == 2 and why in r.stderr, r.stderr

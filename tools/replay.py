@@ -1,10 +1,14 @@
 """Replay a recorded CT capture through the firmware's own Meter on the unix port.
 
     python3 tools/replay.py CAPTURE.csv --rate 4000 [--mains 50|60] [--amps-per-count K]
+                            [--voltage NAME --volts-per-count KV]
 
 CAPTURE.csv: a header row of channel names, then one row per sample instant
 with one raw ADC count (0-65535) per channel. stdout: one JSON object per
 measurement window, {"t": s, "channels": {"L1": {"irms": A, "status": "ok"}}}.
+With --voltage NAME, channel NAME is a voltage reference (KV volts per
+count): it reads {"vrms": V, "status": ...}, and every current channel also
+gets "p_w" (real power with it, import positive) and "pf" (firmware/power.py).
 A malformed file exits with status 2 and a one-line error naming the line.
 This program only checks and converts the file; the measuring is done by
 firmware/capture.py running in MicroPython.
@@ -82,7 +86,13 @@ def main(argv=None):
                     help="mains frequency (default: detect from the signal)")
     ap.add_argument("--amps-per-count", type=float, default=DEFAULT_APC, metavar="K",
                     help="calibration, amps per raw count (default %g)" % DEFAULT_APC)
+    ap.add_argument("--voltage", metavar="NAME", help="the voltage-reference channel: real power for the others")
+    ap.add_argument("--volts-per-count", type=float, metavar="KV", help="its calibration, volts per raw count")
     args = ap.parse_args(argv)
+    if (args.voltage is None) != (args.volts_per_count is None):
+        ap.error("--voltage and --volts-per-count go together")
+    if args.volts_per_count is not None and not 0 < args.volts_per_count < 100:
+        ap.error("--volts-per-count must be > 0 and < 100")
     if not 200 <= args.rate <= 60000:
         ap.error("--rate must be 200-60000 Hz")
     if not 0 < args.amps_per_count < 10:
@@ -92,6 +102,19 @@ def main(argv=None):
     except CaptureError as e:
         print("replay: %s" % e, file=sys.stderr)
         return 2
+    vi = None
+    if args.voltage is not None:
+        if args.voltage not in names:
+            print("replay: %s: no channel %r (the header names %s)" % (args.capture, args.voltage, ", ".join(names)),
+                  file=sys.stderr)
+            return 2
+        if len(names) < 2:
+            print("replay: %s: a voltage channel needs a current channel beside it" % args.capture, file=sys.stderr)
+            return 2
+        vi = names.index(args.voltage)
+    cal = [args.amps_per_count] * len(names)
+    if vi is not None:
+        cal[vi] = args.volts_per_count
     frames = len(data) // len(names)
     with tempfile.NamedTemporaryFile(suffix=".u16", delete=False) as raw:
         if sys.byteorder != "little":
@@ -99,9 +122,8 @@ def main(argv=None):
         data.tofile(raw)
     try:
         code = ("import capture\n"
-                "n, w = capture.replay(%r, %r, %d, %d, %r)\n"
-                "print('#', n, w)\n" % (raw.name, names, args.rate, args.mains,
-                                        [args.amps_per_count] * len(names)))
+                "n, w = capture.replay(%r, %r, %d, %d, %r, %r)\n"
+                "print('#', n, w)\n" % (raw.name, names, args.rate, args.mains, cal, vi))
         r = mpenv.run(["-c", code], capture_output=True, text=True)
     finally:
         os.unlink(raw.name)
