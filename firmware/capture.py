@@ -13,6 +13,7 @@ import json
 
 import ct
 import health
+import power
 
 
 class FileADC:
@@ -50,15 +51,13 @@ def replay(path, names, rate_hz, mains_hz, cal_a, voltage=None):
         adc = FileADC(f, len(names), rate_hz)
         m = ct.Meter(adc, cal_a, mains_hz=mains_hz)
         nch = len(names)
-        if voltage is not None:
-            import power
-            cur = [c for c in range(nch) if c != voltage]
-            pairs = array("i", [])
-            for c in cur:
-                pairs.append(c)
-                pairs.append(voltage)
-            skew = array("b", [0] * len(cur))
-            out = array("i", [0] * (power.NOUT * len(cur)))
+        cur = [c for c in range(nch) if c != voltage] if voltage is not None else []
+        pairs = array("i", [])
+        for c in cur:
+            pairs.append(c)
+            pairs.append(voltage)
+        skew = array("b", [0] * len(cur))
+        out = array("i", [0] * (power.NOUT * len(cur)))
         done = 0
         while True:
             m.measure(done)
