@@ -70,6 +70,7 @@ class Hub:
         # a CT named after a charger measures that charger's own feed
         self.charger_ch = [names.index(i) if i in names else None for i in self.ids]
         self.metered = any(c is not None for c in self.charger_ch)
+        self.energy_by = None   # per charger "ct", "pilot" or "none" (services.Services sets it)
         nph = len(site["phases"])
         self.demand = demand.Demand(nph)   # 15-minute demand, per phase
         # per phase, reused every period (the lists step returns: read them before the next step)

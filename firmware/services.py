@@ -14,11 +14,13 @@ import json
 import commands
 import config
 import demand
+import health
 import mqttlink
 import store
 import telemetry
 
 _CAPTURES = 4   # capture files kept on the flash; older ones are removed
+_DRAW_A = 0.5       # a charger's own CT below this reads no car
 _FLUSH_MS = 60000   # amp-ms sums go into Wh every minute (an int stays small: 80 A * 60 s)
 
 
@@ -47,6 +49,13 @@ class Services:
         self.demand_log = demand.Log(capture_dir + "demand.log", len(self.phases))
         hub.demand.start(self.demand_log.end_s)   # the log's clock goes on after its last interval
         self.demand_seen = hub.demand.count
+        # how each charger's energy is known: its own CT, the pilot's read-back
+        # (offer while in C or D), or not at all (no read-back, no CT: an offer
+        # on an empty bay is not energy). All are estimates until a voltage
+        # reference meters real power (the metering issue).
+        self.energy_by = [("ct" if hub.charger_ch[i] is not None else "pilot" if hub.readback is not None
+                           else "none") for i in range(len(hub.ids))]
+        hub.energy_by = self.energy_by
         self.writer = telemetry.Writer(self.hub_id, hub)
         self.heap = None  # type: tuple | None  # (free, largest block) at boot, for telemetry
         self.amp_ms = [0] * len(hub.ids)   # per charger, since the last flush into energy
@@ -96,10 +105,19 @@ class Services:
             if not 0 <= dt < 3600000:
                 dt = 0       # a clock that jumped: count nothing rather than a week
             self.up_ms += dt
-            ctl, states, acc = self.hub.ctl, self.hub.states, self.amp_ms
+            hub = self.hub
+            ctl, states, acc, by = hub.ctl, hub.states, self.amp_ms, self.energy_by
+            m = hub.meter
             for i in range(len(acc)):   # whole amp-milliseconds: no float per charger per period
-                if states[i] in ("C", "D") if states else ctl.offer[i] > 0:
-                    acc[i] += ctl.offer[i] * dt
+                src = by[i]
+                if src == "ct":         # its own CT: what it draws (at the nominal voltage)
+                    c = hub.charger_ch[i]
+                    if m.status[c] == health.OK:
+                        a = m.irms_a[c]
+                        if a >= _DRAW_A:      # below: the clamp's noise, not a car
+                            acc[i] += int(a * dt)
+                elif src == "pilot" and states[i] in ("C", "D"):
+                    acc[i] += ctl.offer[i] * dt   # the offer while the car says it charges
             self.acc_ms += dt
             if self.acc_ms >= _FLUSH_MS:
                 self._flush()

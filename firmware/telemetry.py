@@ -36,7 +36,8 @@ def state(hub_id, hub, energy, uptime_s, heap=None):
     for i, cid in enumerate(hub.ids):
         chargers[cid] = {"a": ctl.offer[i], "duty": hub.duty[i] / 10,
                          "state": states[i] if i < len(states) and states[i] else "?",
-                         "on": ctl.enabled[i], "kwh": round(energy.wh[cid] / 1000, 3) if energy else 0}
+                         "on": ctl.enabled[i], "kwh": round(energy.wh[cid] / 1000, 3) if energy else 0,
+                         "energy": _energy_kind(hub, i)}
     doc = {"t": uptime_s, "mode": ctl.mode, "margin": ctl.margin_a, "phases": phases, "chargers": chargers}
     if heap is not None:
         import gc
@@ -58,7 +59,7 @@ class Writer:
         self.topic = topic(hub_id, "telemetry")
         self.k_ph = [(json.dumps(name) + ': {"a": ').encode() for name in ctl.phase_names]
         self.k_ch = [(json.dumps(cid) + ': {"a": ').encode() for cid in hub.ids]
-        self.buf = bytearray(256 + 112 * len(self.k_ph) + sum(96 + len(k) for k in self.k_ch))
+        self.buf = bytearray(256 + 112 * len(self.k_ph) + sum(128 + len(k) for k in self.k_ch))
         self.mv = memoryview(self.buf)
         self.pos = 0
         self.enc = {}         # the few names that occur (sensor status, pilot state), as bytes
@@ -160,6 +161,7 @@ class Writer:
             self.int_(wh % 1000 // 100)
             self.int_(wh % 100 // 10)
             self.int_(wh % 10)
+            self.put(b', "energy": "none"' if _energy_kind(hub, i) == "none" else b', "energy": "estimated"')
             self.put(b"}")
         self.put(b"}")
         if heap is not None:
@@ -173,6 +175,13 @@ class Writer:
             self.put(b"}")
         self.put(b"}")
         return self.topic, self.mv[:self.pos]
+
+
+def _energy_kind(hub, i):
+    """How a charger's kwh is known: "estimated" (its own CT or its pilot's
+    read-back, at the nominal voltage), or "none" (neither: not counted)."""
+    by = hub.energy_by
+    return "none" if by is not None and by[i] == "none" else "estimated"
 
 
 def _device(hub_id):
@@ -210,7 +219,11 @@ def discovery(hub_id, hub):
     for cid in hub.ids:
         yield _entity(hub_id, "sensor", "offer_%s" % cid, "%s offered" % cid,
                       "{{ value_json.chargers['%s'].a }}" % cid, "A", "current")
-        yield _entity(hub_id, "sensor", "energy_%s" % cid, "%s energy" % cid,
-                      "{{ value_json.chargers['%s'].kwh }}" % cid, "kWh", "energy")
+        # an estimate (offer x nominal volts, or a CT's amps x nominal volts) is not a
+        # meter: no device_class energy / total_increasing, so Home Assistant does not
+        # offer it to its energy dashboard; a charger whose energy is not known has none
+        if _energy_kind(hub, hub.ids.index(cid)) != "none":
+            yield _entity(hub_id, "sensor", "energy_%s" % cid, "%s energy (estimated)" % cid,
+                          "{{ value_json.chargers['%s'].kwh }}" % cid, "kWh")
         yield _entity(hub_id, "sensor", "state_%s" % cid, "%s pilot state" % cid,
                       "{{ value_json.chargers['%s'].state }}" % cid)
