@@ -27,7 +27,8 @@ interval is kept, and the next boot carries on after it.
 """
 
 import json
-import struct
+
+import ring
 
 INTERVAL_S = 900
 KEEP = 3840            # 40 days of 15-minute intervals
@@ -95,63 +96,33 @@ def _amps(t):
     return None if t == _NONE else t / 10
 
 
-def _sum16(b, n):
-    s = 0x5A5A
-    for i in range(n):
-        s = (s * 31 + b[i]) & 0xFFFF
-    return s
-
-
 class Log:
-    """The intervals on the flash: a ring of KEEP records (see the module doc)."""
+    """The intervals on the flash: a ring.Ring of KEEP records (see the module doc)."""
 
     def __init__(self, path, nph, keep=KEEP):
-        self.path = path
         self.nph = nph
-        self.keep = keep
-        self.fmt = "<II%dH" % (2 * nph)
-        self.size = struct.calcsize(self.fmt) + 2
-        self.buf = bytearray(self.size)
-        self.seq = 0          # the next record's sequence number (1 is the first)
-        self.end_s = 0        # the last record's end
-        self.failed = 0
-        self.error = None
-        for r in self._scan(0):
-            if r[0] >= self.seq:
-                self.seq, self.end_s = r[0], r[1]
-        self.seq += 1
+        self.ring = ring.Ring(path, "<II%dH" % (2 * nph), keep)
+        self.size = self.ring.size
+        self.end_s = self.ring.last[1] if self.ring.last else 0   # the last record's end
 
-    def _decode(self, b):
-        if _sum16(b, self.size - 2) != b[self.size - 2] | b[self.size - 1] << 8:
-            return None
-        v = struct.unpack(self.fmt, b[:self.size - 2])
-        if v[0] == 0:
-            return None
-        t = v[2:]
-        return v[0], v[1], [_amps(t[2 * p]) for p in range(self.nph)], [_amps(t[2 * p + 1]) for p in range(self.nph)]
+    @property
+    def seq(self):
+        return self.ring.seq
 
-    def _scan(self, first):
-        """Good records slot by slot from slot `first` round the ring; one at a time."""
-        try:
-            f = open(self.path, "rb")
-        except OSError:
-            return
-        with f:
-            for k in range(self.keep):
-                slot = (first + k) % self.keep
-                f.seek(slot * self.size)
-                n = f.readinto(self.buf)
-                if n != self.size:
-                    continue
-                r = self._decode(self.buf)
-                if r is not None and r[0] % self.keep == slot:   # a record is good in its own slot only
-                    yield r
+    @property
+    def failed(self):
+        return self.ring.failed
+
+    @property
+    def error(self):
+        return self.ring.error
 
     def records(self, since=0):
         """(seq, end_s, means, maxes) of every good record with seq > since, oldest first."""
-        for r in self._scan(self.seq % self.keep):
-            if r[0] > since:
-                yield r
+        nph = self.nph
+        for v in self.ring.records(since):
+            t = v[2:]
+            yield v[0], v[1], [_amps(t[2 * p]) for p in range(nph)], [_amps(t[2 * p + 1]) for p in range(nph)]
 
     def append(self, end_s, means, maxes):
         """Write one interval in its slot; False (and `error`) if the flash refused."""
@@ -159,28 +130,8 @@ class Log:
         for p in range(self.nph):
             vals.append(_tenths(means[p]))
             vals.append(_tenths(maxes[p]))
-        b = self.buf
-        struct.pack_into(self.fmt, b, 0, self.seq, int(end_s), *vals)
-        s = _sum16(b, self.size - 2)
-        b[self.size - 2] = s & 0xFF
-        b[self.size - 1] = s >> 8
-        off = (self.seq % self.keep) * self.size
-        try:
-            try:
-                f = open(self.path, "r+b")
-            except OSError:
-                f = open(self.path, "wb")
-            with f:
-                end = f.seek(0, 2)
-                if end < off:
-                    f.write(bytes(off - end))     # a new file grows slot by slot
-                f.seek(off)
-                f.write(b)
-        except OSError as e:
-            self.failed += 1
-            self.error = e
+        if not self.ring.append(int(end_s), *vals):
             return False
-        self.seq += 1
         self.end_s = int(end_s)
         return True
 
