@@ -11,6 +11,8 @@ Pure logic. A command is a JSON object {"cmd": NAME, "id": optional echo, ...}:
     {"cmd": "priority", "charger": "bay1", "priority": 2}
     {"cmd": "status"}                           the reply carries a status dump
     {"cmd": "capture"}                          record the next burst for replay
+    {"cmd": "sessions", "since": 0}             the charging sessions after that number (20 at most)
+    {"cmd": "forget_sessions"}                  erase the session log
 
 Safety rule 3: nothing from the network raises a limit above the device's own
 configuration file (the breaker ratings), which only physical access changes:
@@ -24,11 +26,12 @@ it can be saved and survive a reboot.
 import json
 
 MAX_BYTES = 512
-NAMES = ("set_limit", "set_margin", "set_max", "pause", "resume", "priority", "status", "capture")
+NAMES = ("set_limit", "set_margin", "set_max", "pause", "resume", "priority", "status", "capture",
+         "sessions", "forget_sessions")
 _KEYS = {
     "set_limit": ("limit",), "set_margin": ("margin",), "set_max": ("charger", "max"),
     "pause": ("charger",), "resume": ("charger",), "priority": ("charger", "priority"),
-    "status": (), "capture": (),
+    "status": (), "capture": (), "sessions": ("since",), "forget_sessions": (),
 }
 
 
@@ -154,6 +157,10 @@ def apply(cmd, ctl, hard, overrides):
         i, ch = _charger(ctl, cmd)
         ctl.enabled[i] = name == "resume"
         overrides.setdefault("paused", {})[ch.id] = name == "pause"
+    elif name == "sessions":
+        x = _int(cmd["since"], "since")
+        if x < 0:
+            raise Refused("since: a session number, 0 or more")
     elif name == "priority":
         i, ch = _charger(ctl, cmd)
         x = _int(cmd["priority"], "priority")

@@ -70,6 +70,7 @@ class Hub:
         # a CT named after a charger measures that charger's own feed
         self.charger_ch = [names.index(i) if i in names else None for i in self.ids]
         self.metered = any(c is not None for c in self.charger_ch)
+        self.draws = None       # per charger: its own CT's amps (healthy) or None; None without any
         self.energy_by = None   # per charger "ct", "pilot" or "none" (services.Services sets it)
         nph = len(site["phases"])
         self.demand = demand.Demand(nph)   # 15-minute demand, per phase
@@ -126,6 +127,7 @@ class Hub:
         if self.metered:
             draws = [m.irms_a[c] if c is not None and m.status[c] == health.OK else None
                      for c in self.charger_ch]
+        self.draws = draws
         ctl = self.ctl
         offers = ctl.step(now, phase_a, phase_ok, states, draws)
         for i in range(len(offers)):

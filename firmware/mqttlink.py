@@ -186,8 +186,8 @@ class Link:
                     break
             self.sock.setblocking(True)   # wait_msg leaves it blocking; make that a timeout
             while self.outbox:
-                t, p, r = self.outbox.pop(0)
-                self.client.publish(t, p, r)
+                item = self.outbox.pop(0)   # (topic, payload, retain[, qos])
+                self.client.publish(item[0], item[1], item[2], item[3] if len(item) > 3 else 0)
             if self.sent_at is None or td(now, self.sent_at) >= self.telemetry_ms:
                 t, p = telemetry_fn()
                 self.client.publish(t, p)

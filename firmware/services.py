@@ -16,6 +16,7 @@ import config
 import demand
 import health
 import mqttlink
+import sessions
 import store
 import telemetry
 
@@ -57,6 +58,7 @@ class Services:
                            else "none") for i in range(len(hub.ids))]
         hub.energy_by = self.energy_by
         self.writer = telemetry.Writer(self.hub_id, hub)
+        self.sessions = sessions.Sessions(hub.ids, self.energy_by, capture_dir + "sessions.log")
         self.heap = None  # type: tuple | None  # (free, largest block) at boot, for telemetry
         self.amp_ms = [0] * len(hub.ids)   # per charger, since the last flush into energy
         self.acc_ms = 0
@@ -82,6 +84,13 @@ class Services:
         if cmd is None:
             return reply
         name = cmd["cmd"]
+        if name == "sessions":
+            reply["sessions"] = self.sessions.records(cmd["since"])
+            return reply
+        if name == "forget_sessions":
+            self.sessions.forget()
+            self.hub.event(self.clock.ticks_ms(), "sessions forgotten")
+            return reply
         if name == "status":
             doc = self.telemetry()[1]
             reply["status"] = json.loads(doc) if isinstance(doc, str) else json.loads(bytes(doc))
@@ -167,8 +176,18 @@ class Services:
             self.link.outbox.append((telemetry.topic(self.hub_id, "demand"),
                                      demand.message(seq, end_s, means, maxes, self.phases), True))
 
+    def _wh_of(self, i):
+        """Charger i's energy counter now (Wh), what is not yet flushed included."""
+        return self.energy.wh[self.hub.ids[i]] + self.amp_ms[i] * self.volts[i] / 3600000
+
     def period(self, now):
         self._energy(now)
+        hub = self.hub
+        closed = self.sessions.update(now, self.clock.ticks_diff, hub.states, hub.draws, hub.ctl.offer,
+                                      self._wh_of)
+        if closed and self.link is not None:
+            for rec in closed:   # QoS 1: the broker acknowledges it (the log on flash keeps it anyway)
+                self.link.outbox.append((telemetry.topic(self.hub_id, "session"), json.dumps(rec), False, 1))
         if self.hub.demand.count != self.demand_seen:
             self._demand(now)
         if self.capture_due:

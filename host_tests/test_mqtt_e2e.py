@@ -17,13 +17,14 @@ SIMULATE = os.path.join(ROOT, "tools", "simulate.py")
 PERIOD_S = 0.5
 
 
-def scenario(tmp_path, duration, chargers=3):
+def scenario(tmp_path, duration, chargers=3, events=()):
     sc = {"duration": duration, "mains_hz": 50, "voltage": 230,
           "site": {"phases": ["L1", "L2", "L3"], "limit": 40, "margin": 2, "fallback": 18},
           "chargers": [{"id": "bay%d" % i, "phases": ["L1"], "min": 6, "max": 32} for i in range(1, chargers + 1)],
           "control": {"holdoff_ms": 2000},
           "events": [{"t": 0, "load": {"L1": 5, "L2": 3, "L3": 4}}] +
-                    [{"t": 1, "plug": "bay%d" % i, "ev_max": 32, "kwh": 100} for i in range(1, chargers + 1)]}
+                    [{"t": 1, "plug": "bay%d" % i, "ev_max": 32, "kwh": 100} for i in range(1, chargers + 1)]
+                    + list(events)}
     p = tmp_path / "live.json"
     p.write_text(json.dumps(sc))
     return p
@@ -32,11 +33,11 @@ def scenario(tmp_path, duration, chargers=3):
 class LiveHub:
     """tools/simulate.py --live 1 --mqtt: the hub in real time, records collected."""
 
-    def __init__(self, tmp_path, broker, duration, hub_id="t1", speed=1):
+    def __init__(self, tmp_path, broker, duration, hub_id="t1", speed=1, events=()):
         self.state = tmp_path / "state"
         self.state.mkdir(exist_ok=True)
         self.proc = subprocess.Popen(
-            [sys.executable, SIMULATE, str(scenario(tmp_path, duration)), "--live", str(speed),
+            [sys.executable, SIMULATE, str(scenario(tmp_path, duration, events=events)), "--live", str(speed),
              "--mqtt", "127.0.0.1:%d" % broker.port, "--hub-id", hub_id, "--state-dir", str(self.state)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
         self.records = []
@@ -453,3 +454,29 @@ def test_demand_intervals_published_and_kept_across_a_restart(tmp_path, broker):
     lines = r.stdout.splitlines()
     assert lines[0] == "end,L1_mean,L1_max,L2_mean,L2_max,L3_mean,L3_max" and len(lines) == 3, r.stdout + r.stderr
     assert [int(x.split(",")[0]) for x in lines[1:]] == [900, 1800]
+
+
+def test_a_session_is_published_when_the_car_leaves_and_kept(tmp_path, broker):
+    lis = Listener(broker, "almhub/t1/session", "almhub/t1/cmd/result", "almhub/t1/status")
+    # 10x real time: bay1's car leaves at 60 s, bay2's at 90 s
+    hub = LiveHub(tmp_path, broker, duration=150, speed=10,
+                  events=[{"t": 60, "unplug": "bay1"}, {"t": 90, "unplug": "bay2"}])
+    try:
+        lis.wait_for("almhub/t1/status", lambda p: p == b"online")
+        first = json.loads(lis.wait_for("almhub/t1/session", timeout=30))
+        assert first["bay"] == "bay1" and first["seq"] == 1 and 55 <= first["end"] - first["start"] <= 60, first
+        assert 0 < first["kwh"] < 32 * 230 * 60 / 3.6e6 and 6 <= first["peak_a"] <= 32 and first["measured"] is False
+        second = json.loads(lis.wait_for("almhub/t1/session", lambda p: b'"bay2"' in p, timeout=30))
+        assert second["seq"] == 2
+        # the log answers a client that asks for what it missed, and forgets when told
+        lis.send("almhub/t1/cmd", '{"cmd": "sessions", "since": 1, "id": "s1"}')
+        r = json.loads(lis.wait_for("almhub/t1/cmd/result", lambda p: b'"s1"' in p))
+        assert r["ok"] and r["sessions"] == [second], r
+        lis.send("almhub/t1/cmd", '{"cmd": "forget_sessions", "id": "f1"}')
+        lis.wait_for("almhub/t1/cmd/result", lambda p: b'"f1"' in p)
+        lis.send("almhub/t1/cmd", '{"cmd": "sessions", "since": 0, "id": "s2"}')
+        r = json.loads(lis.wait_for("almhub/t1/cmd/result", lambda p: b'"s2"' in p))
+        assert r["sessions"] == [], r
+    finally:
+        lis.close()
+        hub.kill()
