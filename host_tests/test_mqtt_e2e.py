@@ -472,6 +472,13 @@ def test_a_session_is_published_when_the_car_leaves_and_kept(tmp_path, broker):
         lis.send("almhub/t1/cmd", '{"cmd": "sessions", "since": 1, "id": "s1"}')
         r = json.loads(lis.wait_for("almhub/t1/cmd/result", lambda p: b'"s1"' in p))
         assert r["ok"] and r["sessions"] == [second], r
+        # the billing export pulls them the same way
+        r = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "sessions.py"), "--mqtt",
+                            "127.0.0.1:%d" % broker.port, "--hub-id", "t1", "--out", str(tmp_path / "bill")],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and "2 sessions" in r.stdout, r.stdout + r.stderr
+        bill = (tmp_path / "bill" / "billing.csv").read_text().splitlines()
+        assert bill[1].startswith("undated,bay1,1,") and bill[2].startswith("undated,bay2,1,"), bill
         lis.send("almhub/t1/cmd", '{"cmd": "forget_sessions", "id": "f1"}')
         lis.wait_for("almhub/t1/cmd/result", lambda p: b'"f1"' in p)
         lis.send("almhub/t1/cmd", '{"cmd": "sessions", "since": 0, "id": "s2"}')
