@@ -187,3 +187,17 @@ def test_demand_intervals_in_the_trace_and_a_monitor_only_site(tmp_path):
     # L2's clamp is lost at 1000 s: only its healthy readings count
     assert abs(second["L2"]["mean"] - 4.0) <= 0.2 and second["L2"]["max"] <= 4.3, second
     assert all(r["chargers"] == {} for r in trace)
+
+
+def test_a_run_leaves_nothing_in_tmp(tmp_path):
+    # before: every run left a state folder (and, with --mqtt, a scenario file) in /tmp
+    sc = scenario(chargers=1, duration=5, events=plug_all(1))
+    p = tmp_path / "sc.json"
+    p.write_text(json.dumps(sc))
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    r = subprocess.run([sys.executable, SIMULATE, str(p)], capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, TMPDIR=str(scratch)))
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.splitlines()) == 11
+    assert os.listdir(scratch) == []

@@ -24,8 +24,7 @@ import mpenv  # noqa: E402
 HEAPSIZE = "2M"
 
 
-def start(path, live=0, state_dir=None):
-    state_dir = state_dir or tempfile.mkdtemp(prefix="almhub-sim-") + "/"
+def start(path, live, state_dir):
     code = "import simsite\nsimsite.main(%r, %r, %r)\n" % (os.path.abspath(path), live, state_dir)
     return mpenv.popen(["-X", "heapsize=" + HEAPSIZE, "-c", code],
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -61,8 +60,17 @@ def main(argv=None):
     ap.add_argument("--mqtt", metavar="HOST:PORT", help="broker for the simulated hub (implies --live)")
     ap.add_argument("--hub-id", default="sim", help="the hub's id in MQTT topics (default sim)")
     ap.add_argument("--state-dir", help="where the hub keeps state.json, energy.json and captures "
-                    "(default: a new temporary folder)")
+                    "(default: a temporary folder, removed at the end)")
     args = ap.parse_args(argv)
+    import shutil
+    tmp = tempfile.mkdtemp(prefix="almhub-sim-")   # the scenario with --mqtt, state without --state-dir
+    try:
+        return run(args, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)     # nothing of a run is left in /tmp
+
+
+def run(args, tmp):
     path = args.scenario
     if args.mqtt:
         host, _, port = args.mqtt.rpartition(":")
@@ -73,16 +81,18 @@ def main(argv=None):
         except (OSError, ValueError) as e:
             print("simulate: %s: %s" % (path, e), file=sys.stderr)
             return 2
-        tmp = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
-        json.dump(sc, tmp)
-        tmp.close()
-        path = tmp.name
+        path = os.path.join(tmp, "scenario.json")
+        with open(path, "w") as f:
+            json.dump(sc, f)
         args.live = args.live or args.view or 1
     if args.live:
         args.view = args.view and 1e9   # the firmware keeps time itself
     if args.state_dir:
-        args.state_dir = os.path.join(os.path.abspath(args.state_dir), "")
-    proc = start(path, args.live, args.state_dir)
+        state_dir = os.path.join(os.path.abspath(args.state_dir), "")
+    else:
+        state_dir = os.path.join(tmp, "state", "")
+        os.mkdir(state_dir)
+    proc = start(path, args.live, state_dir)
     last_t = None
     events = []
     wall0 = time.monotonic()
