@@ -64,12 +64,13 @@ class LiveHub:
 class Listener:
     """A CPython client (paho-mqtt) that records everything under a topic filter."""
 
-    def __init__(self, broker, *filters):
+    def __init__(self, broker, *filters, qos=0):
         self.msgs = []
+        self.qos = {}          # topic -> the QoS of its last message as delivered
         self.lock = threading.Lock()
         self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
         self.c.on_message = self._on
-        self.c.on_connect = lambda c, u, f, rc, p: [c.subscribe(t) for t in filters]
+        self.c.on_connect = lambda c, u, f, rc, p: [c.subscribe(t, qos=qos) for t in filters]
         self.c.reconnect_delay_set(0.2, 1)
         self.c.connect("127.0.0.1", broker.port)
         self.c.loop_start()
@@ -77,6 +78,7 @@ class Listener:
     def _on(self, c, u, m):
         with self.lock:
             self.msgs.append((time.monotonic(), m.topic, m.payload, m.retain))
+            self.qos[m.topic] = m.qos
 
     def of(self, topic):
         with self.lock:
@@ -457,7 +459,7 @@ def test_demand_intervals_published_and_kept_across_a_restart(tmp_path, broker):
 
 
 def test_a_session_is_published_when_the_car_leaves_and_kept(tmp_path, broker):
-    lis = Listener(broker, "almhub/t1/session", "almhub/t1/cmd/result", "almhub/t1/status")
+    lis = Listener(broker, "almhub/t1/session", "almhub/t1/cmd/result", "almhub/t1/status", qos=1)
     # 10x real time: bay1's car leaves at 60 s, bay2's at 90 s
     hub = LiveHub(tmp_path, broker, duration=150, speed=10,
                   events=[{"t": 60, "unplug": "bay1"}, {"t": 90, "unplug": "bay2"}])
@@ -468,6 +470,7 @@ def test_a_session_is_published_when_the_car_leaves_and_kept(tmp_path, broker):
         assert 0 < first["kwh"] < 32 * 230 * 60 / 3.6e6 and 6 <= first["peak_a"] <= 32 and first["measured"] is False
         second = json.loads(lis.wait_for("almhub/t1/session", lambda p: b'"bay2"' in p, timeout=30))
         assert second["seq"] == 2
+        assert lis.qos["almhub/t1/session"] == 1      # published at QoS 1 (a QoS 1 subscriber gets 1)
         # the log answers a client that asks for what it missed, and forgets when told
         lis.send("almhub/t1/cmd", '{"cmd": "sessions", "since": 1, "id": "s1"}')
         r = json.loads(lis.wait_for("almhub/t1/cmd/result", lambda p: b'"s1"' in p))
