@@ -71,7 +71,12 @@ class Hub:
         self.charger_ch = [names.index(i) if i in names else None for i in self.ids]
         self.metered = any(c is not None for c in self.charger_ch)
         self.draws = None       # per charger: its own CT's amps (healthy) or None; None without any
-        self.energy_by = None   # per charger "ct", "pilot" or "none" (services.Services sets it)
+        # how each charger's energy is known: its own CT, the pilot's read-back
+        # (offer while in C or D), or not at all (no read-back, no CT: an offer
+        # on an empty bay is not energy). All are estimates until a voltage
+        # reference meters real power (the metering issue).
+        self.energy_by = [("ct" if c is not None else "pilot" if readback is not None else "none")
+                          for c in self.charger_ch]
         nph = len(site["phases"])
         self.demand = demand.Demand(nph)   # 15-minute demand, per phase
         # per phase, reused every period (the lists step returns: read them before the next step)

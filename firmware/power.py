@@ -8,7 +8,7 @@ window of whole cycles [start, end) and tracked bias are used as they are.
 Each pair k is a current channel pairs[2k] and a voltage channel
 pairs[2k+1]; P = mean over the window of i * v, signed (import positive
 when the CT and the reference face the same way). Apparent power and power
-factor come from the Meter's RMS of both channels (`apparent`, `pf`).
+factor come from the Meter's RMS of both channels (`pf`).
 
 Skew: a round-robin ADC takes the channels of a frame one after another, so
 a voltage sampled (cv - ci) / nch of a frame after its current, and a CT's
@@ -160,10 +160,6 @@ def skew_q5(ci, cv, nch, lead_deg=0.0, hz=50.0, rate_hz=4000):
     if not -32 <= q <= 32:
         raise ValueError("skew of %.2f frames: the kernel moves a sample by one frame at most" % frames)
     return q
-
-
-def apparent(irms_a, vrms_v):
-    return irms_a * vrms_v
 
 
 def pf(p_w, s_va):

@@ -11,13 +11,17 @@ file never grows past keep records. Nothing is built per record but the
 tuple struct.unpack gives.
 """
 
+import micropython
 import struct
 
 
-def _sum16(b, n):
+@micropython.viper
+def _sum16(b, n: int) -> int:
+    # every record is checked at boot (thousands): in viper, not a bytecode loop
+    p = ptr8(b)
     s = 0x5A5A
     for i in range(n):
-        s = (s * 31 + b[i]) & 0xFFFF
+        s = (s * 31 + p[i]) & 0xFFFF     # < 2**21: no 32-bit word wraps
     return s
 
 
@@ -41,7 +45,7 @@ class Ring:
         n = self.size - 2
         if _sum16(b, n) != b[n] | b[n + 1] << 8:
             return None
-        v = struct.unpack(self.fmt, b[:n])
+        v = struct.unpack_from(self.fmt, b)
         return v if v[0] else None
 
     def _scan(self, first):
@@ -51,9 +55,11 @@ class Ring:
         except OSError:
             return
         with f:
+            f.seek(first * self.size)       # then read on: one more seek where the ring wraps
             for k in range(self.keep):
                 slot = (first + k) % self.keep
-                f.seek(slot * self.size)
+                if slot == 0 and k:
+                    f.seek(0)
                 if f.readinto(self.buf) != self.size:
                     continue
                 r = self._decode(self.buf)

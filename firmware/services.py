@@ -50,15 +50,8 @@ class Services:
         self.demand_log = demand.Log(capture_dir + "demand.log", len(self.phases))
         hub.demand.start(self.demand_log.end_s)   # the log's clock goes on after its last interval
         self.demand_seen = hub.demand.count
-        # how each charger's energy is known: its own CT, the pilot's read-back
-        # (offer while in C or D), or not at all (no read-back, no CT: an offer
-        # on an empty bay is not energy). All are estimates until a voltage
-        # reference meters real power (the metering issue).
-        self.energy_by = [("ct" if hub.charger_ch[i] is not None else "pilot" if hub.readback is not None
-                           else "none") for i in range(len(hub.ids))]
-        hub.energy_by = self.energy_by
         self.writer = telemetry.Writer(self.hub_id, hub)
-        self.sessions = sessions.Sessions(hub.ids, self.energy_by, capture_dir + "sessions.log")
+        self.sessions = sessions.Sessions(hub.ids, hub.energy_by, capture_dir + "sessions.log")
         self.heap = None  # type: tuple | None  # (free, largest block) at boot, for telemetry
         self.amp_ms = [0] * len(hub.ids)   # per charger, since the last flush into energy
         self.acc_ms = 0
@@ -115,7 +108,7 @@ class Services:
                 dt = 0       # a clock that jumped: count nothing rather than a week
             self.up_ms += dt
             hub = self.hub
-            ctl, states, acc, by = hub.ctl, hub.states, self.amp_ms, self.energy_by
+            ctl, states, acc, by = hub.ctl, hub.states, self.amp_ms, hub.energy_by
             m = hub.meter
             for i in range(len(acc)):   # whole amp-milliseconds: no float per charger per period
                 src = by[i]

@@ -1,6 +1,6 @@
 """Charging sessions per bay, kept on flash and published when they close.
 
-    s = Sessions(ids, by, "sessions.log")          # by: per charger "pilot", "ct" or "none"
+    s = Sessions(ids, by, "sessions.log")          # by: hub.energy_by ("pilot", "ct" or "none")
     for rec in s.update(now_ms, ticks_diff, states, draws, offers, wh_of) or (): publish(rec)
     s.records(since)                                # dicts, oldest first
 
@@ -74,7 +74,8 @@ class Sessions:
                     if offers[i] > self.peak[i] and st != "B":
                         self.peak[i] = offers[i]
                 elif st == "A" and self.open[i]:
-                    closed = (closed or []) + [self._close(i, t_s, wh_of(i))]
+                    closed = closed or []
+                    closed.append(self._close(i, t_s, wh_of(i)))
             elif by == "ct" and draws is not None:
                 a = draws[i]
                 if a is not None and a >= DRAW_A:
@@ -84,7 +85,8 @@ class Sessions:
                     if a > self.peak[i]:
                         self.peak[i] = a
                 elif self.open[i] and t_ms - self.last_draw[i] >= IDLE_MS:
-                    closed = (closed or []) + [self._close(i, self.clock_s + self.last_draw[i] // 1000, wh_of(i))]
+                    closed = closed or []
+                    closed.append(self._close(i, self.clock_s + self.last_draw[i] // 1000, wh_of(i)))
         return closed
 
     def _start(self, i, t_s, wh):

@@ -180,8 +180,7 @@ class Writer:
 def _energy_kind(hub, i):
     """How a charger's kwh is known: "estimated" (its own CT or its pilot's
     read-back, at the nominal voltage), or "none" (neither: not counted)."""
-    by = hub.energy_by
-    return "none" if by is not None and by[i] == "none" else "estimated"
+    return "none" if hub.energy_by[i] == "none" else "estimated"
 
 
 def _device(hub_id):
@@ -216,13 +215,13 @@ def discovery(hub_id, hub):
                       "{{ value_json.phases.%s.a }}" % name, "A", "current")
         yield _entity(hub_id, "sensor", "sensor_%s" % name, "Phase %s sensor" % name,
                       "{{ value_json.phases.%s.sensor }}" % name)
-    for cid in hub.ids:
+    for i, cid in enumerate(hub.ids):
         yield _entity(hub_id, "sensor", "offer_%s" % cid, "%s offered" % cid,
                       "{{ value_json.chargers['%s'].a }}" % cid, "A", "current")
         # an estimate (offer x nominal volts, or a CT's amps x nominal volts) is not a
         # meter: no device_class energy / total_increasing, so Home Assistant does not
         # offer it to its energy dashboard; a charger whose energy is not known has none
-        if _energy_kind(hub, hub.ids.index(cid)) != "none":
+        if _energy_kind(hub, i) != "none":
             yield _entity(hub_id, "sensor", "energy_%s" % cid, "%s energy (estimated)" % cid,
                           "{{ value_json.chargers['%s'].kwh }}" % cid, "kWh")
         yield _entity(hub_id, "sensor", "state_%s" % cid, "%s pilot state" % cid,

@@ -34,28 +34,28 @@ def mp(*args):
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def c_reference(burst, res):
-    """Build rms_ref.c with gcc -O2 and run it on the burst: (stats, samples/s)."""
+def c_reference(source, burst, args, key):
+    """Build SOURCE (a C reference of a kernel) with gcc -O2 and run it on the
+    burst with ARGS: (its sums, the line `key`, as ints; samples/s)."""
     gcc = shutil.which("gcc")
     if not gcc:
         sys.exit("bench: gcc not found (the C reference is compiled at bench time)")
-    exe = os.path.join(os.path.dirname(burst), "rms_ref")
-    subprocess.run([gcc, "-O2", "-o", exe, os.path.join(HERE, "rms_ref.c")], check=True)
-    out = subprocess.run([exe, burst, str(res["channels"]), str(res["shift"])]
-                         + [str(b) for b in res["bias"]],
-                         capture_output=True, text=True, check=True).stdout
+    exe = os.path.join(os.path.dirname(burst), os.path.splitext(source)[0])
+    subprocess.run([gcc, "-O2", "-o", exe, os.path.join(HERE, source)], check=True)
+    out = subprocess.run([exe, burst] + [str(a) for a in args], capture_output=True, text=True, check=True).stdout
     lines = dict(line.split(" ", 1) for line in out.splitlines())
-    return [int(v) for v in lines["stats"].split()], float(lines["rate"])
+    return [int(v) for v in lines[key].split()], float(lines["rate"])
 
 
-def rms():
+def kernel(title, section, source, key, args_of):
+    """A kernel in viper, plain MicroPython and C on one burst: the figures, and
+    that all three made the same sums (bench_mp.py SECTION, tools/bench/SOURCE)."""
     with tempfile.TemporaryDirectory() as tmp:
         burst = os.path.join(tmp, "burst.u16")
-        res = mp("rms", burst)
-        c_stats, c_rate = c_reference(burst, res)
-    same = c_stats == res["stats"] and res["same"]
-    print("RMS kernel (ct.accumulate: offset tracking, chunked split sums, min/max; %d channels x %d frames)"
-          % (res["channels"], res["frames"]))
+        res = mp(section, burst)
+        c_sums, c_rate = c_reference(source, burst, args_of(res), key)
+    same = c_sums == res[key] and res["same"]
+    print(title % res)
     print("  viper        %8.1f Msamples/s" % (res["viper"] / 1e6))
     print("  plain        %8.1f Msamples/s" % (res["plain"] / 1e6))
     print("  C gcc -O2    %8.1f Msamples/s" % (c_rate / 1e6))
@@ -63,33 +63,19 @@ def rms():
     print("  viper/C      %8.2fx   (target >= 0.2x)" % (res["viper"] / c_rate))
     print("  same sums in viper, plain and C: %s" % ("yes" if same else "NO"))
     if not same:
-        sys.exit("bench: the kernels disagree\n  viper %s\n  C     %s" % (res["stats"], c_stats))
+        sys.exit("bench: the %s kernels disagree\n  viper %s\n  C     %s" % (section, res[key], c_sums))
+
+
+def rms():
+    kernel("RMS kernel (ct.accumulate: offset tracking, chunked split sums, min/max; "
+           "%(channels)d channels x %(frames)d frames)", "rms", "rms_ref.c", "stats",
+           lambda r: [r["channels"], r["shift"]] + r["bias"])
 
 
 def power():
     """The real-power kernel (firmware/power.py) against plain MicroPython and C."""
-    with tempfile.TemporaryDirectory() as tmp:
-        burst = os.path.join(tmp, "burst.u16")
-        res = mp("power", burst)
-        gcc = shutil.which("gcc")
-        if not gcc:
-            sys.exit("bench: gcc not found (the C reference is compiled at bench time)")
-        exe = os.path.join(tmp, "power_ref")
-        subprocess.run([gcc, "-O2", "-o", exe, os.path.join(HERE, "power_ref.c")], check=True)
-        out = subprocess.run([exe, burst, str(res["channels"]), str(res["shift"]), "0", "2", str(res["skew"])]
-                             + [str(b) for b in res["bias"]], capture_output=True, text=True, check=True).stdout
-    lines = dict(line.split(" ", 1) for line in out.splitlines())
-    c_sums, c_rate = [int(v) for v in lines["sums"].split()], float(lines["rate"])
-    same = c_sums == res["sums"] and res["same"]
-    print("Real-power kernel (power.products: i x interpolated v, split sums; a pair x %d frames)" % res["frames"])
-    print("  viper        %8.1f Msamples/s" % (res["viper"] / 1e6))
-    print("  plain        %8.1f Msamples/s" % (res["plain"] / 1e6))
-    print("  C gcc -O2    %8.1f Msamples/s" % (c_rate / 1e6))
-    print("  viper/plain  %8.1fx   (target >= 10x)" % (res["viper"] / res["plain"]))
-    print("  viper/C      %8.2fx   (target >= 0.2x)" % (res["viper"] / c_rate))
-    print("  same sums in viper, plain and C: %s" % ("yes" if same else "NO"))
-    if not same:
-        sys.exit("bench: the power kernels disagree\n  viper %s\n  C     %s" % (res["sums"], c_sums))
+    kernel("Real-power kernel (power.products: i x interpolated v, split sums; a pair x %(frames)d frames)",
+           "power", "power_ref.c", "sums", lambda r: [r["channels"], r["shift"], 0, 2, r["skew"]] + r["bias"])
 
 
 def measure():
