@@ -298,12 +298,16 @@ def fuzz():
     collect()
     t0 = time.time()
     worst, worst_excused, bad = 0.0, 0.0, []
+    longest = {True: [0, 0.0], False: [0, 0.0]}    # read back or not: cases, longest episode (s)
     for k in range(0, len(cases), 40):
         batch = cases[k:k + 40]
         for sc, res in zip(batch, fuzzlib.run(batch)):
             problems, w, total = fuzzlib.judge(sc, res)
             worst = max(worst, w)
             worst_excused = max(worst_excused, total)
+            rb = longest[sc.get("readback", True)]
+            rb[0] += 1
+            rb[1] = max(rb[1], fuzzlib.longest_episode(res))
             if problems:
                 bad.append(problems[0])
     print("Scenario fuzzing (seed %d: ALMHUB_FUZZ_SEED=%d repeats it), %d cases of 240 s, %.0f s"
@@ -312,6 +316,9 @@ def fuzz():
     print("  worst overload outside the excuses  %.1f A*s   (target 0)" % worst)
     print("  worst overload within them          %.1f A*s   (arrivals, load steps, faults, commands)"
           % worst_excused)
+    for rb in (True, False):
+        print("  longest over-limit episode, %s read-back (%d cases): %.1f s   (bound: a period + 5 s)"
+              % ("with" if rb else "without", longest[rb][0], longest[rb][1]))
     for p in bad[:5]:
         print("    " + p[:300])
 
