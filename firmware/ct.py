@@ -70,6 +70,8 @@ S2HI = const(2)             #   sum of the high bits of the squares (units of 65
 MIN = const(3)              #   smallest sample (12-bit)
 MAX = const(4)              #   largest sample
 _REF_MIN_PP = const(32)     # 12-bit LSB of swing a channel needs to mark cycles
+MS_ONE = const(64)          # mean squares are in 1/64 of a 12-bit LSB squared
+_MS_MAX = const(1073217600)  # 4095**2 * MS_ONE: no 12-bit signal squares to more
 
 
 @micropython.viper
@@ -239,12 +241,13 @@ def cycle_mean_square(buf, nch, start, end, ncyc, shift, bias, cyc, out, ms):
     """Per channel, the mean square of frames [start, end) cut into ncyc equal
     cycles, each cycle's own mean and a ramp of the bias removed.
 
-    ms (array 'f', per channel): the mean squares, 12-bit units squared. out
-    (array 'i', NSTATS per channel): the sums over the span, as accumulate()
-    gives them. cyc (array 'i', (ncyc + 1) * nch at least) is scratch. The
-    span must hold 2 frames or more; ncyc is held to [1, (end - start) // 4]
-    and to what cyc holds; returns the ncyc used. One kernel call (all the
-    per-sample work), then integer sums a cycle and floats a channel.
+    ms (array 'i', per channel): the mean squares in 1/64 of a 12-bit LSB
+    squared (MS_ONE is one LSB squared), rounded down. out (array 'i', NSTATS
+    per channel): the sums over the span, as accumulate() gives them. cyc
+    (array 'i', (ncyc + 1) * nch at least) is scratch. The span must hold 2
+    frames or more and at most MAX_FRAMES; ncyc is held to
+    [1, (end - start) // 4] and to what cyc holds; returns the ncyc used. One
+    kernel call (all the per-sample work), then integer sums a cycle.
 
     Removing cycle i's mean leaves of a bias ramp (g LSB a cycle of T frames)
     a sawtooth in each cycle: g**2 / 12 of mean square, and a cross term
@@ -256,6 +259,19 @@ def cycle_mean_square(buf, nch, start, end, ncyc, shift, bias, cyc, out, ms):
     -T**2 / (2 pi h) * amplitude * cos(phase)). Over the ramp itself D_i is
     g*T/4 too; so, per sample, what is subtracted is
     g/2 * sum(D) / m - g**2 / 24.
+
+    Integers only, so nothing is allocated (a float is a heap object on the
+    boards) while every value stays a small int (|x| < 2**30), and the result
+    is exact to its last unit beyond that (Python ints do not wrap). Cycle i's
+    sum t (|t| <= 4095 * n) is split as q * n + r (0 <= r < n): the sum of
+    t**2 / n over the cycles is then sum(q*q*n) (q*q split at 16 bits, like
+    the kernel's squares: <= 65535 * m < 2**30), sum(2*q*r) (< 2**13 * m) and
+    sum(r*r) / n (< m); the whole (S2 minus all that) over m is divided in
+    two 16-bit steps, each < 2**30. The ramp is kept in 1/4096 LSB a cycle:
+    small ints while it is under 8 LSB a cycle (a sagging supply's is under
+    0.2) and the cycle means and ncyc are modest (|sum(w*q)| < 2**17, w up
+    to ncyc - 1); a bias that leaps further is a fault, and the figures are
+    then still right, in a few long ints.
     """
     m = end - start
     if ncyc > m // 4:
@@ -265,41 +281,66 @@ def cycle_mean_square(buf, nch, start, end, ncyc, shift, bias, cyc, out, ms):
     if ncyc < 1:
         ncyc = 1
     accumulate(buf, nch, start, end, ncyc, shift, bias, out, cyc)
-    # Each cycle's S1**2 / n etc. are summed as integers, one set of sums per
-    # cycle length (the cut gives two, n0 and n0 + 1), divided once at the end:
-    # no float, so no heap, a cycle (the sums are small ints while the bias is
-    # tracked: |S1| < 32768).
     halves = 2 * ncyc
-    n0 = m // ncyc
-    fit = ncyc * (ncyc * ncyc - 1) / 3  # sum of (2i - ncyc + 1)**2
+    n0 = m // ncyc      # the cut gives cycles of n0 and n0 + 1 frames
+    n1 = n0 + 1
+    fit3 = ncyc * (ncyc * ncyc - 1)  # 3 * sum((2i - ncyc + 1)**2)
     for c in range(nch):
-        q0 = q1 = 0  # sum of S1**2, cycles of n0 frames, of n0 + 1
-        l0 = l1 = 0  # sum of (2i - ncyc + 1) * S1
-        e0 = e1 = 0  # sum of the frames the second half has more than the first, times S1
+        ahi = alo = cr = 0   # sum(q*q*n) in two 16-bit parts; sum(2*q*r)
+        r0 = r1 = 0          # sum(r*r), cycles of n0 frames, of n1
+        lc = l0 = l1 = 0     # sum(w*q); sum(w*r) for n0, for n1 (w = 2i - ncyc + 1)
+        e0 = e1 = 0          # sum(e*t), e the frames the second half has more than the first
         a = start
         k = c
         for i in range(ncyc):  # the cuts as bound() makes them
             h = start + ((2 * i + 1) * m + ncyc) // halves
             b = start + ((2 * i + 2) * m + ncyc) // halves
             t = cyc[k]
-            if b - a == n0:
-                q0 += t * t
-                l0 += (2 * i - ncyc + 1) * t
+            n = b - a
+            q = t // n
+            r = t - q * n
+            sq = q * q
+            ahi += (sq >> 16) * n
+            alo += (sq & 0xFFFF) * n
+            cr += 2 * q * r
+            w = 2 * i - ncyc + 1
+            lc += w * q
+            if n == n0:
+                r0 += r * r
+                l0 += w * r
                 e0 += (b + a - 2 * h) * t
             else:
-                q1 += t * t
-                l1 += (2 * i - ncyc + 1) * t
+                r1 += r * r
+                l1 += w * r
                 e1 += (b + a - 2 * h) * t
             a = b
             k += nch
         j = c * NSTATS
-        v = (out[j + S2HI] * 65536.0 + out[j + S2LO] - q0 / n0 - q1 / (n0 + 1)) / m
+        # X = S2 - sum(q*q*n) - sum(2*q*r) = sum of squares about the cycle
+        # means + sum(r*r/n) >= 0: hi and lo (16 bits)
+        xhi = out[j + S2HI] - ahi
+        xlo = out[j + S2LO] - alo
+        xhi += xlo >> 16
+        xlo = (xlo & 0xFFFF) - cr
+        xhi += xlo >> 16
+        xlo &= 0xFFFF
+        q1 = xhi // m                       # X / m = q1 * 65536 + q2 + r2 / m
+        y = (xhi - q1 * m) * 65536 + xlo    # <= (m - 1) * 65536 + 65535 < 2**30
+        q2 = y // m
+        f = (r0 // n0 + r1 // n1) * MS_ONE + (r0 % n0) * MS_ONE // n0 + (r1 % n1) * MS_ONE // n1
+        v = (q1 * 65536 + q2) * MS_ONE + ((y - q2 * m) * MS_ONE - f) // m
         if ncyc > 1:
-            g = (l0 / n0 + l1 / (n0 + 1)) / fit * 2  # the ramp, LSB a cycle
-            d = cyc[k] - e0 / n0 - e1 / (n0 + 1)
-            v += g * g / 24 - g / 2 * d / m
-        ms[c] = v if v > 0.0 else 0.0
+            g = 6 * (lc * 4096 + l0 * 4096 // n0 + l1 * 4096 // n1) // fit3  # the ramp, 1/4096 LSB a cycle
+            d = cyc[k] * 32 - e0 * 32 // n0 - e1 * 32 // n1                 # sum(D) about the means, 1/32 LSB
+            v += g * g // (24 * (1 << 24) // MS_ONE) - _muldiv(g, d, m) // ((1 << 18) // MS_ONE)
+        ms[c] = 0 if v < 0 else _MS_MAX if v > _MS_MAX else v
     return ncyc
+
+
+def _muldiv(a, b, d):
+    """a * b // d with small ints: |a| < 2**15, 0 < d <= 2**15, |a * b / d| < 2**30."""
+    q = b // d
+    return a * q + a * (b - q * d) // d
 
 
 def cycle_mean_square_py(buf, nch, c, start, end, ncyc, shift):
@@ -319,6 +360,75 @@ def cycle_mean_square_py(buf, nch, c, start, end, ncyc, shift):
                 for i, (a, h1, b) in enumerate(cycles))
         total += m * g * g / 24 - g / 2 * d
     return max(0.0, total / m)
+
+
+@micropython.viper
+def put_root(arr, i: int, v: int, cm: int, ce: int):
+    """arr[i] = sqrt(v / MS_ONE) * cm * 2**ce, into an array('f'), allocating nothing.
+
+    0 <= v < 2**30 (a mean square from cycle_mean_square), 0 <= cm < 2**15
+    (cal_fixed: 2**14 <= cm for 15 bits). v is shifted up by 4s to at least
+    2**28 and its integer root taken (15 bits, in [2**14, 2**15)); times cm
+    that is < 2**30, and its IEEE 754 single bits are written as a word: a
+    float in 15 significant bits (1 part in 16384) without a float object.
+    """
+    a = ptr32(arr)
+    if v <= 0 or cm <= 0:
+        a[i] = 0
+        return
+    s = 0
+    while v < 0x10000000:
+        v <<= 2
+        s += 1
+    r = 0
+    bit = 0x10000000
+    while bit:
+        if v >= r + bit:
+            v -= r + bit
+            r = (r >> 1) + bit
+        else:
+            r >>= 1
+        bit >>= 2
+    p = r * cm                  # sqrt(v) * cm * 2**(s + 3)
+    top = 0                     # p's highest bit
+    x = p
+    while x > 1:
+        x >>= 1
+        top += 1
+    if top > 23:
+        x = top - 23
+        p = (p + (1 << (x - 1))) >> x   # 24 bits, rounded
+        if p >> 24:
+            p >>= 1
+            top += 1
+    else:
+        p <<= 23 - top
+    e = top + ce - s - 3 + 127  # the biased exponent
+    if e <= 0:
+        a[i] = 0                # below the smallest normal float: nothing
+        return
+    if e >= 255:                # beyond the largest: the largest (no constant
+        e = 254                 # of 2**30 or more here: on a 32-bit port it
+        p = 0x7FFFFF            # would be a long int object, not a word)
+    a[i] = (e << 23) | (p & 0x7FFFFF)
+
+
+def cal_fixed(x):
+    """A calibration (amps per LSB) as (m, e), x ~ m * 2**e, 2**14 <= m < 2**15; (0, 0) for 0."""
+    x = abs(float(x))
+    if x == 0.0:
+        return 0, 0
+    e = 0
+    while x >= 32768.0:
+        x /= 2
+        e += 1
+    while x < 16384.0:
+        x *= 2
+        e -= 1
+    m = int(x + 0.5)
+    if m == 32768:
+        m, e = 16384, e + 1
+    return m, e
 
 
 class Meter:
@@ -341,6 +451,9 @@ class Meter:
         self.nch = nch
         self.rate = rate
         self.cal_a = [float(c) * (1 << shift) for c in cal_a]  # amps per 12-bit LSB
+        fixed = [cal_fixed(c) for c in self.cal_a]           # the same, for put_root
+        self.cal_m = array("i", [f[0] for f in fixed])
+        self.cal_e = array("i", [f[1] for f in fixed])
         self.mains_hz = mains_hz
         self.cycles = cycles
         self.shift = shift
@@ -352,13 +465,13 @@ class Meter:
         # per-cycle sums: as many cycles as the fastest mains the window accepts
         most = max(cycles, frames * (MAX_HZ + 2) // rate + 1)
         self.cyc = array("i", bytes(4 * (most + 1) * nch))
-        self.ms = array("f", bytes(4 * nch))               # pass 2: mean squares
+        self.ms = array("i", bytes(4 * nch))               # pass 2: mean squares (1/MS_ONE LSB**2)
         self.prev = array("i", bytes(4 * NSTATS * nch))    # pass 1 of the last burst
         self.bias = array("i", [2048] * nch)
         self.xing = array("i", bytes(12))
         self.irms_a = array("f", bytes(4 * nch))
         self.status = bytearray([health.MISSING] * nch)
-        self.hz = 0.0         # mains frequency seen in the last burst, 0 if none
+        self.hz256 = 0        # mains frequency seen in the last burst (1/256 Hz), 0 if none
         self.window = array("i", bytes(12))  # the RMS's frames [start, end) and its cycles
         self.span_frames = 0  # end - start
         self.t_ms = None      # when the last good burst was taken
@@ -366,11 +479,17 @@ class Meter:
     def _nominal_hz(self):
         if self.mains_hz:
             return self.mains_hz
-        return 60 if self.hz > 55 else 50
+        return 60 if self.hz256 > 55 * 256 else 50
+
+    @property
+    def hz(self):
+        """The mains frequency seen in the last burst, 0.0 if none."""
+        return self.hz256 / 256
 
     def _window(self, n):
-        """Frames [start, end) holding whole cycles of the mains, and how many."""
-        st = self.whole
+        """Frames [start, end) holding whole cycles of the mains, and how many,
+        into self.window. Integers only: nothing is allocated."""
+        st, win = self.whole, self.window
         ref = -1
         best = _REF_MIN_PP
         for c in range(self.nch):
@@ -385,12 +504,14 @@ class Meter:
             crossings(self.buf, self.nch, ref, n, mid - q, mid + q, self.shift, self.xing)
             count, first, last = self.xing[0], self.xing[1], self.xing[2]
             if count >= 2:
-                hz = self.rate * (count - 1) / (last - first)
-                if MIN_HZ - 2 <= hz <= MAX_HZ + 2:
-                    self.hz = hz
-                    return first, last, count - 1
-        self.hz = 0.0
-        return 0, (self.rate * self.cycles + self._nominal_hz() // 2) // self._nominal_hz(), self.cycles
+                span, cyc = last - first, self.rate * (count - 1)   # cyc: cycles * rate (< 2**21)
+                if (MIN_HZ - 2) * span <= cyc <= (MAX_HZ + 2) * span:
+                    self.hz256 = (cyc * 256 + span // 2) // span
+                    win[0], win[1], win[2] = first, last, count - 1
+                    return
+        nominal = self._nominal_hz()
+        self.hz256 = 0
+        win[0], win[1], win[2] = 0, (self.rate * self.cycles + nominal // 2) // nominal, self.cycles
 
     def measure(self, now_ms):
         """Take one burst and update irms_a, status, hz. Returns nothing."""
@@ -406,17 +527,17 @@ class Meter:
             k = c * NSTATS
             self.status[c] = health.STALE if repeat else health.classify(
                 self.bias[c] + st[k + S1] // n, st[k + MIN], st[k + MAX], n)
-        prev[:] = st
-        start, end, ncyc = self._window(n)
-        self.span_frames = m = end - start
+        for k in range(len(st)):  # (prev[:] = st would make a slice object)
+            prev[k] = st[k]
         sp, ms, win = self.span, self.ms, self.window
-        win[0] = start
-        win[1] = end
-        win[2] = cycle_mean_square(self.buf, nch, start, end, ncyc, self.shift, self.bias,
+        self._window(n)
+        start, end = win[0], win[1]
+        self.span_frames = m = end - start
+        win[2] = cycle_mean_square(self.buf, nch, start, end, win[2], self.shift, self.bias,
                                    self.cyc, sp, ms)
         for c in range(nch):
             k = c * NSTATS
-            self.irms_a[c] = ms[c] ** 0.5 * self.cal_a[c]
+            put_root(self.irms_a, c, ms[c], self.cal_m[c], self.cal_e[c])
             # track the bias: the mean over whole cycles is the DC offset
             b = self.bias[c] + (sp[k + S1] + m // 2) // m
             self.bias[c] = 0 if b < 0 else health.FULL12 if b > health.FULL12 else b
