@@ -150,12 +150,12 @@ class Controller:
 
     def fallback_a(self):
         """Per phase, what the chargers may use together while its CT is lost."""
-        out = []
-        for p, lim in enumerate(self.limit_a):
-            top = lim - self.margin_a
-            fb = self.fallback_cfg[p] if self.fallback_cfg is not None else top // 2
-            out.append(max(0, min(fb, top)))   # never more than limit - margin, as it is now
-        return out
+        return [self._fallback(p) for p in range(len(self.limit_a))]
+
+    def _fallback(self, p):
+        top = self.limit_a[p] - self.margin_a
+        fb = self.fallback_cfg[p] if self.fallback_cfg is not None else top // 2
+        return max(0, min(fb, top))   # never more than limit - margin, as it is now
 
     def committed(self, i, now):
         """The most charger i's EV may draw now: an EV takes response_ms to follow a cut."""
@@ -207,7 +207,7 @@ class Controller:
                 known += draws[i] * _real(self.site.weight_of(i, p))
             if self.offer[i] > 0 or self.out_fault[i]:
                 standing = True
-        if m_a < known - _SLACK_A - 0.05 * known:
+        if known and m_a < known - _SLACK_A - 0.05 * known:
             return False     # a sub-CT reads more than the mains: the mains clamp is off
         if m_a < _ZERO_A and (standing or known > _SLACK_A):
             return False     # nothing at all, with an offer standing: a clamp that slipped off
@@ -227,20 +227,30 @@ class Controller:
                 hi_ev += draws[i] * w
             elif states is None or states[i] is None or states[i] not in _IDLE:
                 hi_ev += self.committed(i, now) * w   # C, D, or not read back: 0..committed
-        slack = _SLACK_A + 0.02 * m_a
         # The non-EV current is taken in phase with its line: then M >= H + Re(EV),
         # so M - Re(EV) is never below it. It adds to the EVs' phasor by magnitude
         # (the allocator's limit - margin - H >= |EVs|), which holds at any angle.
-        top = m_a - lo_ev
-        bottom = m_a - abs(hi_ev)
+        # In whole centiamps, rounded up (never low), so that a period makes
+        # few floats (each is a heap object on the boards).
+        x = m_a * 100
+        m = int(x)
+        if m < x:
+            m += 1
+        slack = 50 + m // 50                                  # _SLACK_A + 2 %
+        top = m - (int(lo_ev * 100) if lo_ev else 0)           # (int() rounds the EVs down)
+        bottom = m - (hi_ev * 100 if isinstance(hi_ev, int) else int(abs(hi_ev) * 100))
         est = self.nonev[p]
-        if est is None or m_a > self.limit_a[p] + slack:
+        if est is None or m > self.limit_a[p] * 100 + slack:
             est = top            # over the limit (or nothing known): a cut that is enough at once
-        elif est < bottom - slack:
-            est = bottom         # the house rose more than every EV could explain
-        elif est > top + slack:
-            est = top            # the house fell
-        return est if est > 0 else 0.0
+        else:
+            e = int(est * 100)
+            if e < bottom - slack:
+                est = bottom     # the house rose more than every EV could explain
+            elif e > top + slack:
+                est = top        # the house fell
+            else:
+                return est       # kept (a float already)
+        return est / 100 if est > 0 else 0.0
 
     # -- the period -----------------------------------------------------
     def step(self, now, phase_a, phase_ok, states=None, draws=None):
@@ -262,7 +272,6 @@ class Controller:
                     if self.offer[i] and (states is None or states[i] in (None, "C", "D")):
                         self.served_ms[i] += dt
         self.last_ms = now
-        fb = self.fallback_a()
         # 1. health (measurement and plausibility), with hold-off on the way back
         for p in range(site.nph):
             good = phase_ok[p]
@@ -282,7 +291,8 @@ class Controller:
                 self.nonev[p] = self._estimate(p, phase_a[p], states, draws, now)
             est = self.nonev[p]
             if self.phase_fault[p]:
-                a = fb[p] if est is None else min(fb[p], top - est)
+                fb = self._fallback(p)
+                a = fb if est is None else min(fb, top - est)
                 self.avail[p] = float(a)
             else:
                 a = top - est

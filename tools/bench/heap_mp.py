@@ -151,6 +151,7 @@ def main():
     gc.collect()
     world = gc.mem_alloc() - w0
     h = hub.Hub(board, cfg, adc, pilots, clock.ticks_diff, readback=rb)
+    gc.collect()    # main.Boot._start collects before the hub and between the hub and the services
     sv = services.Services(h, cfg, clock, state_dir + "state.json", state_dir + "energy.json",
                            capture_dir=state_dir)
     low = None
