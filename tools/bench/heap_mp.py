@@ -150,10 +150,13 @@ def main():
     clock = Clock()
     gc.collect()
     world = gc.mem_alloc() - w0
+    # boot as main.Boot._start does it: a collection before the hub, between
+    # the hub and the services, and after them (its heap check measures)
     h = hub.Hub(board, cfg, adc, pilots, clock.ticks_diff, readback=rb)
-    gc.collect()    # main.Boot._start collects before the hub and between the hub and the services
+    gc.collect()
     sv = services.Services(h, cfg, clock, state_dir + "state.json", state_dir + "energy.json",
                            capture_dir=state_dir)
+    gc.collect()
     low = None
     peak = 0
     hist = array.array("i", [0] * 65)    # bytes allocated per period, in 256-byte buckets
