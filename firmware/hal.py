@@ -7,7 +7,7 @@ Logic modules (ct, health, pilot, alloc, ...) never import hardware; they are
 handed these duck-typed objects:
 
 Sampler (one per board; the sim one is simadc.SimADC)
-    channels        number of CT inputs, in board["ct"] order
+    channels        number of inputs: board["ct"], then board["vt"] (inputs())
     rate_hz         frames per second; one frame = one sample of every channel
     read_into(buf, frames) -> int
                     fill buf (array 'H', read_u16 scale 0..65535) with `frames`
@@ -49,11 +49,41 @@ def amps_per_count(ratio, burden_ohm, vref_v):
     return vref_v / 65536 / burden_ohm * ratio
 
 
+def volts_per_count(ratio, vref_v):
+    """Mains volts per read_u16 count of a voltage reference (VT): `ratio`
+    mains volts per volt at the pin, the AC-AC adapter's and its divider's
+    together (README, "Voltage reference")."""
+    return vref_v / 65536 * ratio
+
+
+def inputs(board):
+    """The sampler's channels in order: the CTs, then the voltage references."""
+    return board["ct"] + board.get("vt", [])
+
+
 def calibration(board):
-    """Per-channel amps per count, in board["ct"] order."""
+    """Per channel, amps (CT) or volts (VT) per count, in inputs() order."""
     vref = board["adc"]["vref_v"]
-    return [amps_per_count(ch["ratio"], ch["burden_ohm"], vref) * ch.get("trim", 1.0)
-            for ch in board["ct"]]
+    return ([amps_per_count(ch["ratio"], ch["burden_ohm"], vref) * ch.get("trim", 1.0)
+             for ch in board["ct"]] +
+            [volts_per_count(ch["ratio"], vref) * ch.get("trim", 1.0) for ch in board.get("vt", ())])
+
+
+def vt_lines(board):
+    """{line: (channel, sign)}: which sampler channel gives each line's
+    voltage, and its sign (a split-phase VT reads L1; L2 is its opposite).
+    Raises ValueError for a board the power kernel cannot serve."""
+    nct = len(board["ct"])
+    out = {}
+    for j, v in enumerate(board.get("vt", ())):
+        for line, deg in v.get("lines", {}).items():
+            if deg not in (0, 180):
+                raise ValueError("vt %s: line %s at %r degrees: 0 or 180 (a three-phase site needs"
+                                 " one VT per line)" % (v.get("name"), line, deg))
+            if line in out:
+                raise ValueError("vt %s: line %s has a VT already" % (v.get("name"), line))
+            out[line] = (nct + j, -1 if deg == 180 else 1)
+    return out
 
 
 def pilot_count(board):

@@ -15,6 +15,7 @@ import demand
 import hal
 import health
 import pilot
+import power
 
 _LOG_LEN = 32
 IMPLAUSIBLE = "implausible"   # a healthy-looking CT the EVs' known draw contradicts
@@ -27,6 +28,25 @@ def safe_all(pilots):
             p.set_permille(pilot.PAUSED_PERMILLE)
         except OSError:
             pass    # an expander bank that is down: its /OE holds it off (the loop retries)
+
+
+def _pair(spec, lines, c, vt, leads):
+    """Append to spec the pair (CT channel, VT channel, scale, lead) that
+    meters CT channel c carrying a current across `lines`; its index, or None
+    where no VT serves them (three lines, or two lines from two VTs: the
+    kernel takes one voltage channel; such a charger's energy is estimated)."""
+    for name in lines:
+        if name not in vt:
+            return None
+    cv, scale = vt[lines[0]]
+    if len(lines) == 2:
+        if vt[lines[1]][0] != cv:
+            return None
+        scale -= vt[lines[1]][1]      # V_ab = V_a - V_b: 2 across split-phase legs
+    if len(lines) > 2 or not scale:
+        return None
+    spec.append((c, cv, scale, leads[c] - leads[cv]))
+    return len(spec) - 1
 
 
 def _kind(duty):
@@ -71,12 +91,26 @@ class Hub:
         self.charger_ch = [names.index(i) if i in names else None for i in self.ids]
         self.metered = any(c is not None for c in self.charger_ch)
         self.draws = None       # per charger: its own CT's amps (healthy) or None; None without any
-        # how each charger's energy is known: its own CT, the pilot's read-back
-        # (offer while in C or D), or not at all (no read-back, no CT: an offer
-        # on an empty bay is not energy). All are estimates until a voltage
-        # reference meters real power (the metering issue).
-        self.energy_by = [("ct" if c is not None else "pilot" if readback is not None else "none")
-                          for c in self.charger_ch]
+        # Real power where a voltage reference (board "vt") serves a CT's line:
+        # every site phase, and every charger with its own CT on one line (or
+        # across both legs of a split-phase VT). pw_phase[p], pw_charger[i]:
+        # the pair's index in self.power, or None.
+        vt, leads = hal.vt_lines(board), [ch.get("lead_deg", 0.0) for ch in hal.inputs(board)]
+        spec = []
+        self.pw_phase = [_pair(spec, [name], self.phase_ch[p], vt, leads)
+                         for p, name in enumerate(site["phases"])]
+        self.pw_charger = [None if c is None else _pair(spec, ch.get("phases", site["phases"][:1]), c, vt, leads)
+                           for ch, c in zip(cfg.get("chargers", []), self.charger_ch)]
+        self.power = power.Pairs(self.meter, spec, board["mains_hz"]) if spec else None
+        self.vt_ch = [len(names) + j for j in range(len(board.get("vt", ())))]
+        self.vt_names = [v["name"] for v in board.get("vt", ())]
+        # how each charger's energy is known: metered (its own CT and a voltage
+        # reference: real power), its own CT alone or the pilot's read-back
+        # (offer while in C or D) at the nominal voltage (estimates), or not
+        # at all (no read-back, no CT: an offer on an empty bay is not energy)
+        self.energy_by = [("meter" if k is not None else "ct" if c is not None else
+                           "pilot" if readback is not None else "none")
+                          for c, k in zip(self.charger_ch, self.pw_charger)]
         nph = len(site["phases"])
         self.demand = demand.Demand(nph)   # 15-minute demand, per phase
         # per phase, reused every period (the lists step returns: read them before the next step)
@@ -122,6 +156,8 @@ class Hub:
         m = self.meter
         m.measure(now)
         m.check_stale(now, self.ticks_diff)
+        if self.power is not None:
+            self.power.update()
         phase_a, phase_ok = self.phase_a, self.phase_ok
         for p in range(len(phase_a)):
             c = self.phase_ch[p]

@@ -98,7 +98,8 @@ class ESP32Sampler:
 
 
 def make_sampler(board):
+    import hal
     import machine
     import time
-    return ESP32Sampler([ch["pin"] for ch in board["ct"]], board["adc"]["rate_hz"],
+    return ESP32Sampler([ch["pin"] for ch in hal.inputs(board)], board["adc"]["rate_hz"],
                         board["adc"]["vref_v"], machine, time)

@@ -200,4 +200,5 @@ class RP2Sampler:
 
 
 def make_sampler(board):
-    return RP2Sampler([ch["pin"] for ch in board["ct"]], board["adc"]["rate_hz"])
+    import hal
+    return RP2Sampler([ch["pin"] for ch in hal.inputs(board)], board["adc"]["rate_hz"])

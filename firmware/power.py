@@ -44,6 +44,8 @@ returns None.
 import micropython
 from micropython import const
 
+import health
+
 MAX_FRAMES = const(16384)
 NOUT = const(4)             # per pair in `out`:
 PLO = const(0)              #   sum of the low 16 bits of i * v' (v' in 1/32 units)
@@ -165,3 +167,43 @@ def skew_q5(ci, cv, nch, lead_deg=0.0, hz=50.0, rate_hz=4000):
 def pf(p_w, s_va):
     """Power factor, signed like P; 0 where there is nothing to divide."""
     return p_w / s_va if s_va > 1e-9 else 0.0
+
+
+class Pairs:
+    """Real power of CT/VT pairs on the Meter's last burst, every period.
+
+        pw = Pairs(meter, [(ci, cv, scale, lead_deg), ...], mains_hz)
+        meter.measure(now); pw.update()    # pw.w[k]: W, or None; pw.pf[k]
+
+    scale multiplies the pair's product: a VT's sign (-1 where the line is
+    its opposite, split-phase L2), or the difference of two lines' signs (2
+    for a 240 V charger across both legs of a split-phase VT read on L1).
+    lead_deg: the CT's phase lead over the VT's (both from the board). A
+    pair whose CT or VT is not healthy reads None: no power is guessed.
+    """
+
+    def __init__(self, meter, spec, mains_hz):
+        from array import array
+        self.meter = meter
+        self.pairs = array("i", [x for s in spec for x in (s[0], s[1])])
+        self.skew = array("b", [skew_q5(s[0], s[1], meter.nch, s[3], mains_hz or 50, meter.rate)
+                                for s in spec])
+        self.scale = [s[2] for s in spec]
+        self.out = array("i", bytes(4 * NOUT * len(spec)))
+        self.w = [None] * len(spec)     # type: list
+        self.pf = [0.0] * len(spec)
+
+    def update(self):
+        m = self.meter
+        start, end = m.window[0], m.window[1]
+        products(m.buf, m.nch, start, end, m.shift, m.bias, self.pairs, self.skew, self.out)
+        for k in range(len(self.w)):
+            ci, cv = self.pairs[2 * k], self.pairs[2 * k + 1]
+            if m.status[ci] != health.OK or m.status[cv] != health.OK:   # nothing to say
+                self.w[k] = None
+                self.pf[k] = 0.0
+                continue
+            s = self.scale[k]
+            w = watts(self.out, k, end - start, m.cal_a[ci], m.cal_a[cv]) * s
+            self.w[k] = w
+            self.pf[k] = pf(w, m.irms_a[ci] * m.irms_a[cv] * (s if s > 0 else -s))

@@ -22,6 +22,7 @@ import telemetry
 
 _CAPTURES = 4   # capture files kept on the flash; older ones are removed
 _DRAW_A = 0.5       # a charger's own CT below this reads no car
+_WALL_VALID = 1735689600   # 2025-01-01T00:00:00Z
 _FLUSH_MS = 60000   # amp-ms sums go into Wh every minute (an int stays small: 80 A * 60 s)
 
 
@@ -37,7 +38,13 @@ class Services:
         self.capture_dir = capture_dir
         self.hard = commands.Hard(cfg)
         self.overrides = commands.restore(store.load_json(state_path, {}) or {}, hub.ctl, self.hard)
-        self.energy = store.Energy(energy_path, hub.ids)
+        # the point of common coupling's import and export per phase, where a
+        # voltage reference gives power a sign
+        self.pcc = [p for p in range(len(hub.pw_phase)) if hub.pw_phase[p] is not None]
+        self.pcc_keys = [("import_" if k % 2 == 0 else "export_") + cfg["site"]["phases"][self.pcc[k // 2]]
+                         for k in range(2 * len(self.pcc))]
+        self.energy = store.Energy(energy_path, hub.ids + self.pcc_keys)
+        self.w_ms = [0.0] * (len(hub.ids) + len(self.pcc_keys))   # metered W*ms since the last flush
         mq = cfg.get("mqtt")
         self.hub_id = (mq or {}).get("hub_id", "hub")
         self.link = None
@@ -55,6 +62,9 @@ class Services:
         self.heap = None  # type: tuple | None  # (free, largest block) at boot, for telemetry
         self.amp_ms = [0] * len(hub.ids)   # per charger, since the last flush into energy
         self.acc_ms = 0
+        # the clock's epoch (time.gmtime(0): 1970 on the unix port, 2000 on some boards)
+        gm = getattr(clock, "gmtime", None)
+        self._epoch = 946684800 if gm is not None and gm(0)[0] == 2000 else 0
         self.up_ms = 0        # summed per period: ticks_diff is only valid within 2**29 ms
         self.last = None
         self.save_failed = 0
@@ -120,6 +130,18 @@ class Services:
                             acc[i] += int(a * dt)
                 elif src == "pilot" and states[i] in ("C", "D"):
                     acc[i] += ctl.offer[i] * dt   # the offer while the car says it charges
+                elif src == "meter":    # real power: its own CT and the voltage reference
+                    w = hub.power.w[hub.pw_charger[i]]
+                    if w is not None and w > 0 and m.irms_a[hub.charger_ch[i]] >= _DRAW_A:
+                        self.w_ms[i] += w * dt
+            n = len(acc)
+            for k in range(len(self.pcc)):   # signed at the PCC: import > 0, export < 0
+                w = hub.power.w[hub.pw_phase[self.pcc[k]]]
+                if w is not None:
+                    if w >= 0:
+                        self.w_ms[n + 2 * k] += w * dt
+                    else:
+                        self.w_ms[n + 2 * k + 1] -= w * dt
             self.acc_ms += dt
             if self.acc_ms >= _FLUSH_MS:
                 self._flush()
@@ -130,12 +152,16 @@ class Services:
             self.hub.event(now, "energy not saved: %s" % self.energy.error)
 
     def _flush(self):
-        """The amp-milliseconds counted so far into watt-hours."""
-        acc = self.amp_ms
+        """The amp-milliseconds and watt-milliseconds counted so far into watt-hours."""
+        acc, wms, keys = self.amp_ms, self.w_ms, self.hub.ids + self.pcc_keys
         for i in range(len(acc)):
             if acc[i]:
                 self.energy.add(self.hub.ids[i], acc[i] * self.volts[i] / 3600000)
                 acc[i] = 0
+        for k in range(len(wms)):
+            if wms[k]:
+                self.energy.add(keys[k], wms[k] / 3600000)
+                wms[k] = 0.0
         self.acc_ms = 0
 
     def _capture(self, path):
@@ -171,13 +197,22 @@ class Services:
 
     def _wh_of(self, i):
         """Charger i's energy counter now (Wh), what is not yet flushed included."""
-        return self.energy.wh[self.hub.ids[i]] + self.amp_ms[i] * self.volts[i] / 3600000
+        return self.energy.wh[self.hub.ids[i]] + (self.amp_ms[i] * self.volts[i] + self.w_ms[i]) / 3600000
+
+    def wall_s(self):
+        """Unix seconds, or 0 while the hub has no wall clock (a board's RTC
+        before NTP has set it starts in 2000: anything before 2025 is unset)."""
+        t = getattr(self.clock, "time", None)
+        if t is None:
+            return 0
+        s = int(t()) + self._epoch
+        return s if s >= _WALL_VALID else 0
 
     def period(self, now):
         self._energy(now)
         hub = self.hub
         closed = self.sessions.update(now, self.clock.ticks_diff, hub.states, hub.draws, hub.ctl.offer,
-                                      self._wh_of)
+                                      self._wh_of, self.wall_s())
         if closed and self.link is not None:
             for rec in closed:   # QoS 1: the broker acknowledges it (the log on flash keeps it anyway)
                 self.link.outbox.append((telemetry.topic(self.hub_id, "session"), json.dumps(rec), False, 1))

@@ -1,7 +1,7 @@
 """Charging sessions per bay, kept on flash and published when they close.
 
-    s = Sessions(ids, by, "sessions.log")          # by: hub.energy_by ("pilot", "ct" or "none")
-    for rec in s.update(now_ms, ticks_diff, states, draws, offers, wh_of) or (): publish(rec)
+    s = Sessions(ids, by, "sessions.log")   # by: hub.energy_by ("pilot", "ct", "meter" or "none")
+    for rec in s.update(now_ms, ticks_diff, states, draws, offers, wh_of, wall_s) or (): publish(rec)
     s.records(since)                                # dicts, oldest first
 
 Pure logic and one file. A session runs from a car's arrival to its
@@ -10,9 +10,10 @@ from the first to the last draw of the bay's own CT (>= 0.5 A; it ends
 15 minutes after the last, with that last draw as its end). A board with
 neither has no sessions. Each record: the bay, start and end on the log's
 clock (seconds that go on from the last record across reboots, a power
-cut's gap not counted; the wall clock too once the hub has one: issue 11),
-the energy (Wh, the hub's estimate: `measured` false until a voltage
-reference meters it), and the peak amps. A session identifies a bay, never a
+cut's gap not counted), and on the wall clock (Unix seconds) where the hub
+had one at that moment (0/None where not), the energy (Wh: `measured` where
+the bay's own CT and a voltage reference meter real power, else the hub's
+estimate), and the peak amps. A session identifies a bay, never a
 person: no card, no car, no name is kept.
 
 On flash: a ring.Ring of KEEP records (the last 1024), 61 bytes each (62 KB).
@@ -39,23 +40,26 @@ class Sessions:
         n = len(self.ids)
         self.open = [False] * n
         self.start_s = [0] * n
+        self.start_wall = [0] * n
         self.start_wh = [0.0] * n
         self.peak = [0.0] * n
         self.last_draw = [0] * n     # the log's clock (ms since boot) of the last draw
 
-    def _close(self, i, end_s, wh):
+    def _close(self, i, end_s, wh, wall):
         self.open[i] = False
         e = int(wh - self.start_wh[i] + 0.5)
-        rec = (self.start_s[i], end_s, 0, 0, e if e > 0 else 0, int(self.peak[i] * 10 + 0.5), 0,
-               self.ids[i].encode()[:32])
+        rec = (self.start_s[i], end_s, self.start_wall[i], wall,
+               e if e > 0 else 0, int(self.peak[i] * 10 + 0.5),
+               _MEASURED if self.by[i] == "meter" else 0, self.ids[i].encode()[:32])
         self.ring.append(*rec)
         return self.as_dict((self.ring.seq - 1,) + rec)
 
-    def update(self, now, ticks_diff, states, draws, offers, wh_of):
+    def update(self, now, ticks_diff, states, draws, offers, wh_of, wall=0):
         """One period: a list of the sessions that closed, or None (nothing made
         in a period without an arrival or a departure). states: read-back letters
         or None; draws: per charger amps of its own CT or None; offers: amps
-        offered; wh_of(i): charger i's energy counter (Wh), asked at a start or an end."""
+        offered; wh_of(i): charger i's energy counter (Wh), asked at a start or an
+        end; wall: Unix seconds now, 0 while the hub has no wall clock."""
         if self.prev is not None:
             dt = ticks_diff(now, self.prev)
             if 0 <= dt < 3600000:
@@ -70,28 +74,31 @@ class Sessions:
                 st = states[i] if states is not None else None
                 if st in ("B", "C", "D"):
                     if not self.open[i]:
-                        self._start(i, t_s, wh_of(i))
+                        self._start(i, t_s, wh_of(i), wall)
                     if offers[i] > self.peak[i] and st != "B":
                         self.peak[i] = offers[i]
                 elif st == "A" and self.open[i]:
                     closed = closed or []
-                    closed.append(self._close(i, t_s, wh_of(i)))
-            elif by == "ct" and draws is not None:
+                    closed.append(self._close(i, t_s, wh_of(i), wall))
+            elif (by == "ct" or by == "meter") and draws is not None:
                 a = draws[i]
                 if a is not None and a >= DRAW_A:
                     if not self.open[i]:
-                        self._start(i, t_s, wh_of(i))
+                        self._start(i, t_s, wh_of(i), wall)
                     self.last_draw[i] = t_ms
                     if a > self.peak[i]:
                         self.peak[i] = a
                 elif self.open[i] and t_ms - self.last_draw[i] >= IDLE_MS:
                     closed = closed or []
-                    closed.append(self._close(i, self.clock_s + self.last_draw[i] // 1000, wh_of(i)))
+                    ago = (t_ms - self.last_draw[i]) // 1000   # the end was the last draw
+                    closed.append(self._close(i, self.clock_s + self.last_draw[i] // 1000, wh_of(i),
+                                              wall - ago if wall else 0))
         return closed
 
-    def _start(self, i, t_s, wh):
+    def _start(self, i, t_s, wh, wall):
         self.open[i] = True
         self.start_s[i] = t_s
+        self.start_wall[i] = wall
         self.start_wh[i] = wh
         self.peak[i] = 0.0
 

@@ -402,16 +402,17 @@ def check_main(path):
 
 
 class ScaledClock:
-    """time's ticks, running `speed` times faster (simulated milliseconds)."""
+    """time's ticks, running `speed` times faster (simulated milliseconds).
+    No wall clock (no time()): a scenario's hub has none."""
 
     def __init__(self, speed):
         import time
-        self.time = time
+        self._time = time
         self.speed = speed
         self.t0 = time.ticks_ms()
 
     def ticks_ms(self):
-        return int(self.time.ticks_diff(self.time.ticks_ms(), self.t0) * self.speed)
+        return int(self._time.ticks_diff(self._time.ticks_ms(), self.t0) * self.speed)
 
     def ticks_diff(self, a, b):
         return a - b

@@ -31,18 +31,33 @@ def state(hub_id, hub, energy, uptime_s, heap=None):
         c = hub.phase_ch[p]
         phases[name] = {"a": round(m.irms_a[c], 2), "limit": ctl.limit_a[p],
                         "avail": round(ctl.avail[p], 1), "sensor": hub.sensor(p)}
+        k = hub.pw_phase[p]
+        if k is not None:   # a voltage reference: real power, signed (import > 0), and energy
+            w = hub.power.w[k]
+            phases[name].update(w=None if w is None else round(w, 1),
+                                pf=None if w is None else round(hub.power.pf[k], 3),
+                                import_kwh=_kwh(energy.wh["import_" + name]) if energy else 0,
+                                export_kwh=_kwh(energy.wh["export_" + name]) if energy else 0)
     chargers = {}
     states = hub.states or ()
     for i, cid in enumerate(hub.ids):
         chargers[cid] = {"a": ctl.offer[i], "duty": hub.duty[i] / 10,
                          "state": states[i] if i < len(states) and states[i] else "?",
-                         "on": ctl.enabled[i], "kwh": round(energy.wh[cid] / 1000, 3) if energy else 0,
+                         "on": ctl.enabled[i], "kwh": _kwh(energy.wh[cid]) if energy else 0,
                          "energy": _energy_kind(hub, i)}
     doc = {"t": uptime_s, "mode": ctl.mode, "margin": ctl.margin_a, "phases": phases, "chargers": chargers}
+    if hub.vt_ch:
+        doc["v"] = dict((name, round(m.irms_a[c], 1) if m.status[c] == 0 else None)
+                        for name, c in zip(hub.vt_names, hub.vt_ch))
+        doc["hz"] = round(m.hz, 2)
     if heap is not None:
         import gc
         doc["heap"] = {"free": gc.mem_free(), "boot_free": heap[0], "boot_largest": heap[1]}
     return topic(hub_id, "telemetry"), json.dumps(doc)
+
+
+def _kwh(wh):
+    return int(wh) / 1000     # whole Wh, as Writer.kwh writes them
 
 
 _SCALE = (1, 10, 100, 1000)
@@ -59,7 +74,9 @@ class Writer:
         self.topic = topic(hub_id, "telemetry")
         self.k_ph = [(json.dumps(name) + ': {"a": ').encode() for name in ctl.phase_names]
         self.k_ch = [(json.dumps(cid) + ': {"a": ').encode() for cid in hub.ids]
-        self.buf = bytearray(256 + 112 * len(self.k_ph) + sum(128 + len(k) for k in self.k_ch))
+        self.k_v = [(json.dumps(name) + ": ").encode() for name in hub.vt_names]
+        self.buf = bytearray(256 + 224 * len(self.k_ph) + sum(128 + len(k) for k in self.k_ch) +
+                             sum(16 + len(k) for k in self.k_v))
         self.mv = memoryview(self.buf)
         self.pos = 0
         self.enc = {}         # the few names that occur (sensor status, pilot state), as bytes
@@ -118,6 +135,15 @@ class Writer:
         else:
             self.fixed(x, 3)
 
+    def kwh(self, wh):
+        """Wh as kWh with 3 decimals, in ints (whole Wh)."""
+        wh = int(wh)
+        self.int_(wh // 1000)
+        self.put(b".")
+        self.int_(wh % 1000 // 100)
+        self.int_(wh % 100 // 10)
+        self.int_(wh % 10)
+
     def payload(self, hub, energy, uptime_s, heap=None):
         m, ctl = hub.meter, hub.ctl
         self.pos = 0
@@ -138,7 +164,23 @@ class Writer:
             self.fixed(ctl.avail[p], 1)
             self.put(b', "sensor": "')
             self.name(hub.sensor(p))
-            self.put(b'"}')
+            self.put(b'"')
+            k = hub.pw_phase[p]
+            if k is not None:
+                w = hub.power.w[k]
+                if w is None:
+                    self.put(b', "w": null, "pf": null')
+                else:
+                    self.put(b', "w": ')
+                    self.fixed(w, 1)
+                    self.put(b', "pf": ')
+                    self.fixed(hub.power.pf[k], 3)
+                name = ctl.phase_names[p]
+                self.put(b', "import_kwh": ')
+                self.kwh(energy.wh["import_" + name] if energy else 0)
+                self.put(b', "export_kwh": ')
+                self.kwh(energy.wh["export_" + name] if energy else 0)
+            self.put(b"}")
         self.put(b'}, "chargers": {')
         states = hub.states
         for i in range(len(self.k_ch)):
@@ -155,15 +197,24 @@ class Writer:
             self.name(states[i] if states is not None and states[i] else "?")
             self.put(b'", "on": true' if ctl.enabled[i] else b'", "on": false')
             self.put(b', "kwh": ')
-            wh = int(energy.wh[hub.ids[i]]) if energy else 0     # whole Wh: kWh with 3 decimals, in ints
-            self.int_(wh // 1000)
-            self.put(b".")
-            self.int_(wh % 1000 // 100)
-            self.int_(wh % 100 // 10)
-            self.int_(wh % 10)
-            self.put(b', "energy": "none"' if _energy_kind(hub, i) == "none" else b', "energy": "estimated"')
-            self.put(b"}")
+            self.kwh(energy.wh[hub.ids[i]] if energy else 0)
+            self.put(b', "energy": "')
+            self.name(_energy_kind(hub, i))
+            self.put(b'"}')
         self.put(b"}")
+        if self.k_v:
+            self.put(b', "v": {')
+            for j in range(len(self.k_v)):
+                if j:
+                    self.put(b", ")
+                self.put(self.k_v[j])
+                c = hub.vt_ch[j]
+                if m.status[c] == 0:
+                    self.fixed(m.irms_a[c], 1)
+                else:
+                    self.put(b"null")
+            self.put(b'}, "hz": ')
+            self.fixed(m.hz, 2)
         if heap is not None:
             import gc
             self.put(b', "heap": {"free": ')
@@ -178,9 +229,11 @@ class Writer:
 
 
 def _energy_kind(hub, i):
-    """How a charger's kwh is known: "estimated" (its own CT or its pilot's
-    read-back, at the nominal voltage), or "none" (neither: not counted)."""
-    return "none" if hub.energy_by[i] == "none" else "estimated"
+    """How a charger's kwh is known: "measured" (its own CT and a voltage
+    reference: real power), "estimated" (its own CT or its pilot's read-back,
+    at the nominal voltage), or "none" (neither: not counted)."""
+    by = hub.energy_by[i]
+    return "none" if by == "none" else "measured" if by == "meter" else "estimated"
 
 
 def _device(hub_id):
@@ -201,7 +254,7 @@ def _entity(hub_id, component, obj, name, template, unit=None, device_class=None
         cfg["device_class"] = device_class
         if device_class == "energy":
             cfg["state_class"] = "total_increasing"
-        elif device_class == "current":
+        else:
             cfg["state_class"] = "measurement"
     return "%s%s/almhub_%s/%s/config" % (HA_PREFIX, component, hub_id, obj), json.dumps(cfg)
 
@@ -215,13 +268,30 @@ def discovery(hub_id, hub):
                       "{{ value_json.phases.%s.a }}" % name, "A", "current")
         yield _entity(hub_id, "sensor", "sensor_%s" % name, "Phase %s sensor" % name,
                       "{{ value_json.phases.%s.sensor }}" % name)
+        if hub.pw_phase[hub.ctl.phase_names.index(name)] is not None:
+            yield _entity(hub_id, "sensor", "power_%s" % name, "Phase %s power" % name,
+                          "{{ value_json.phases.%s.w }}" % name, "W", "power")
+            yield _entity(hub_id, "sensor", "pf_%s" % name, "Phase %s power factor" % name,
+                          "{{ value_json.phases.%s.pf }}" % name, None, "power_factor")
+            for way in ("import", "export"):
+                yield _entity(hub_id, "sensor", "%s_%s" % (way, name), "Phase %s %s" % (name, way),
+                              "{{ value_json.phases.%s.%s_kwh }}" % (name, way), "kWh", "energy")
+    for name in hub.vt_names:
+        yield _entity(hub_id, "sensor", "voltage_%s" % name, "Voltage %s" % name,
+                      "{{ value_json.v.%s }}" % name, "V", "voltage")
+    if hub.vt_names:
+        yield _entity(hub_id, "sensor", "frequency", "Mains frequency", "{{ value_json.hz }}", "Hz", "frequency")
     for i, cid in enumerate(hub.ids):
         yield _entity(hub_id, "sensor", "offer_%s" % cid, "%s offered" % cid,
                       "{{ value_json.chargers['%s'].a }}" % cid, "A", "current")
         # an estimate (offer x nominal volts, or a CT's amps x nominal volts) is not a
         # meter: no device_class energy / total_increasing, so Home Assistant does not
         # offer it to its energy dashboard; a charger whose energy is not known has none
-        if _energy_kind(hub, i) != "none":
+        kind = _energy_kind(hub, i)
+        if kind == "measured":   # a meter: offered to the energy dashboard
+            yield _entity(hub_id, "sensor", "energy_%s" % cid, "%s energy" % cid,
+                          "{{ value_json.chargers['%s'].kwh }}" % cid, "kWh", "energy")
+        elif kind != "none":
             yield _entity(hub_id, "sensor", "energy_%s" % cid, "%s energy (estimated)" % cid,
                           "{{ value_json.chargers['%s'].kwh }}" % cid, "kWh")
         yield _entity(hub_id, "sensor", "state_%s" % cid, "%s pilot state" % cid,

@@ -22,8 +22,9 @@ def diff(a, b):
 class Site:
     """Two bays: `bay1` read back, `bay2` with its own CT."""
 
-    def __init__(self, keep=sessions.KEEP):
-        self.s = sessions.Sessions(["bay1", "bay2"], ["pilot", "ct"], PATH, keep)
+    def __init__(self, keep=sessions.KEEP, by=("pilot", "ct")):
+        self.s = sessions.Sessions(["bay1", "bay2"], by, PATH, keep)
+        self.wall = 0          # Unix seconds at t = 0, 0: no wall clock
         self.states = ["A", "?"]
         self.draws = [None, 0.0]
         self.offers = [0, 0]
@@ -38,7 +39,8 @@ class Site:
                 self.wh[0] += self.offers[0] * 230 * 0.5 / 3600
             if self.draws[1] and self.draws[1] >= 0.5:
                 self.wh[1] += self.draws[1] * 230 * 0.5 / 3600
-            got = self.s.update(self.t, diff, self.states, self.draws, self.offers, lambda i: self.wh[i])
+            got = self.s.update(self.t, diff, self.states, self.draws, self.offers, lambda i: self.wh[i],
+                                self.wall + self.t // 1000 if self.wall else 0)
             self.closed += got or []
             self.t += 500
 
@@ -72,6 +74,30 @@ def test_arrival_to_departure_and_first_to_last_draw():
     eq((r["bay"], r["peak_a"]), ("bay2", 6.5))
     ok(1199 <= r["end"] - r["start"] <= 1200, r)     # the last draw is its end, not the timeout
     ok(abs(r["kwh"] - 6.5 * 230 * 1200 / 3.6e6) < 0.002, r)
+
+
+def test_measured_with_a_voltage_reference_and_on_the_wall_clock():
+    # bay2 metered (own CT and a VT): its record says measured; once the hub
+    # has a wall clock (NTP) a record carries Unix seconds beside the log's
+    # clock, and the end of a draw-based session is the last draw's time
+    fresh()
+    site = Site(by=("pilot", "meter"))
+    site.run(10)
+    site.draws[1] = 12.0
+    site.run(600)
+    site.draws[1] = 0.0
+    site.run(sessions.IDLE_MS // 1000 + 5)
+    eq([(r["bay"], r["measured"], r["start_wall"], r["end_wall"]) for r in site.closed],
+       [("bay2", True, None, None)])
+    site.closed = []
+    site.wall = 1780000000 - site.t // 1000     # the clock is set: now is 1780000000
+    site.draws[1] = 12.0
+    site.run(600)
+    site.draws[1] = 0.0
+    site.run(sessions.IDLE_MS // 1000 + 5)
+    r = site.closed[0]
+    eq((r["start_wall"], r["end_wall"] - r["start_wall"], r["end"] - r["start"]), (1780000000, 599, 599))  # the last draw: 599.5 s in
+    ok(abs(r["kwh"] - 12 * 230 * 600 / 3600 / 1000) < 0.01, "kwh %r" % r["kwh"])
 
 
 def test_kept_across_a_reboot_and_bounded():
