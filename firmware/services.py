@@ -197,7 +197,7 @@ class Services:
 
     def _wh_of(self, i):
         """Charger i's energy counter now (Wh), what is not yet flushed included."""
-        return self.energy.wh[self.hub.ids[i]] + (self.amp_ms[i] * self.volts[i] + self.w_ms[i]) / 3600000
+        return self.energy.value(self.hub.ids[i]) + (self.amp_ms[i] * self.volts[i] + self.w_ms[i]) / 3600000
 
     def wall_s(self):
         """Unix seconds, or 0 while the hub has no wall clock (a board's RTC

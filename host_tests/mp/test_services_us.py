@@ -179,5 +179,5 @@ def test_energy_uses_each_connections_real_voltage():
         now += sim.period_ms
     sv.telemetry()     # what a telemetry message would show now
     ok(expect[0] > 100 and expect[1] > 20, "charged: %r" % expect)
-    ok(abs(sv.energy.wh["ev240"] - expect[0]) <= 0.02 * expect[0], "%r vs %r" % (sv.energy.wh, expect))
-    ok(abs(sv.energy.wh["ev120"] - expect[1]) <= 0.02 * expect[1], "%r vs %r" % (sv.energy.wh, expect))
+    ok(abs(sv.energy.value("ev240") - expect[0]) <= 0.02 * expect[0], "%r vs %r" % (sv.energy.wh, expect))
+    ok(abs(sv.energy.value("ev120") - expect[1]) <= 0.02 * expect[1], "%r vs %r" % (sv.energy.wh, expect))

@@ -51,6 +51,20 @@ def test_energy_is_written_sparingly_and_survives_a_reboot():
     eq(store.Energy("energy.json", ["a", "b"], fs=fl).wh, {"a": 0.0, "b": 0.0})
 
 
+def test_a_large_counter_keeps_every_wh():
+    # 10 MWh on the counter (a car park's import after a few years), then a
+    # minute's 123.4 Wh a thousand times: a 32-bit float counter would drift
+    # by up to half its 1 Wh step each time; whole Wh and a fraction do not
+    fl = FakeFlash({"energy.json": b'{"import_L1": 10000000.0}'})
+    e = store.Energy("energy.json", ["import_L1"], fs=fl)
+    for _ in range(1000):
+        e.add("import_L1", 123.4)
+    eq(e.wh["import_L1"], 10000000 + 123400)
+    ok(abs(e.frac["import_L1"]) < 0.01, "fraction %r" % e.frac["import_L1"])
+    e.maybe_save(0, lambda a, b: a - b, force=True)
+    eq(store.Energy("energy.json", ["import_L1"], fs=fl).wh["import_L1"], 10123400)
+
+
 class FullFlash(FakeFlash):
     """A flash with no room left: every write fails as LittleFS does (ENOSPC)."""
 
