@@ -73,9 +73,23 @@ def rms():
 
 
 def power():
-    """The real-power kernel (firmware/power.py) against plain MicroPython and C."""
+    """The real-power kernel (firmware/power.py) against plain MicroPython and C, and its accuracy."""
     kernel("Real-power kernel (power.products: i x interpolated v, split sums; a pair x %(frames)d frames)",
            "power", "power_ref.c", "sums", lambda r: [r["channels"], r["shift"], 0, 2, r["skew"]] + r["bias"])
+    r = subprocess.run([sys.executable, os.path.join(HERE, "power_accuracy.py")] + (["--quick"] if QUICK else []),
+                       capture_output=True, text=True, timeout=900)
+    if r.returncode:
+        sys.exit("bench: power accuracy failed:\n" + r.stdout + r.stderr)
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    print("  accuracy through tools/replay.py --voltage (tools/bench/power_accuracy.py): PF 0.5 lagging to")
+    print("  0.8 leading, import and export, currents with 3rd/5th/7th harmonics, a 3 % 3rd in the voltage,")
+    print("  round-robin skew corrected, noise; %d windows per row" % res["rows"][0]["windows"])
+    print("    Hz  load   energy err   worst window   Vrms err")
+    for row in res["rows"]:
+        print("    %2d  %3d %%   %6.3f %%     %6.3f %%       %6.3f %%" % (
+            row["hz"], row["load_pct"], row["energy_err_pct"], row["window_err_pct"], row["vrms_err_pct"]))
+    print("    worst: energy %.3f %% (target 1 %%, ANSI C12.1 class 1), Vrms %.3f %% (target 0.5 %%)"
+          % (res["worst_energy_pct"], res["worst_vrms_pct"]))
 
 
 def measure():
