@@ -58,7 +58,8 @@ class Services:
         hub.demand.start(self.demand_log.end_s)   # the log's clock goes on after its last interval
         self.demand_seen = hub.demand.count
         self.writer = telemetry.Writer(self.hub_id, hub)
-        self.sessions = sessions.Sessions(hub.ids, hub.energy_by, capture_dir + "sessions.log")
+        self.sessions = sessions.Sessions(hub.ids, hub.energy_by, capture_dir + "sessions.log",
+                                          readback=hub.readback is not None)
         self.heap = None  # type: tuple | None  # (free, largest block) at boot, for telemetry
         self.amp_ms = [0] * len(hub.ids)   # per charger, since the last flush into energy
         self.acc_ms = 0

@@ -5,7 +5,7 @@
     s.records(since)                                # dicts, oldest first
 
 Pure logic and one file. A session runs from a car's arrival to its
-departure where the pilot is read back (B, C or D after A; back to A), or
+departure where the pilot is read back (B, C or D after A; back to A), else
 from the first to the last draw of the bay's own CT (>= 0.5 A; it ends
 15 minutes after the last, with that last draw as its end). A board with
 neither has no sessions. Each record: the bay, start and end on the log's
@@ -29,9 +29,12 @@ _MEASURED = 1
 
 
 class Sessions:
-    def __init__(self, ids, by, path, keep=KEEP):
+    def __init__(self, ids, by, path, keep=KEEP, readback=False):
         self.ids = list(ids)
         self.by = list(by)
+        # the pilot bounds a session wherever it is read back, even where an
+        # own CT meters the energy (its draw then gives the peak)
+        self.pilot = [readback or b == "pilot" for b in by]
         self.ring = ring.Ring(path, _FMT, keep)
         last = self.ring.last
         self.clock_s = last[2] if last else 0     # the log's clock goes on after its last record
@@ -70,13 +73,14 @@ class Sessions:
         closed = None
         for i in range(len(self.ids)):
             by = self.by[i]
-            if by == "pilot":
+            if self.pilot[i]:
                 st = states[i] if states is not None else None
                 if st in ("B", "C", "D"):
                     if not self.open[i]:
                         self._start(i, t_s, wh_of(i), wall)
-                    if offers[i] > self.peak[i] and st != "B":
-                        self.peak[i] = offers[i]
+                    a = offers[i] if by == "pilot" else draws[i] if draws is not None else None
+                    if a is not None and a > self.peak[i] and st != "B":
+                        self.peak[i] = a
                 elif st == "A" and self.open[i]:
                     closed = closed or []
                     closed.append(self._close(i, t_s, wh_of(i), wall))

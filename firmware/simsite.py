@@ -10,6 +10,7 @@ clamps whose waveforms (simadc) the Meter samples each period. A scenario
 """
 
 import json
+import math
 import sys
 
 import commands
@@ -182,8 +183,8 @@ def _check_events(sc):
 def check(sc):
     """Validate a scenario dict; returns (config, events sorted by time)."""
     config._keys(sc, ("duration", "mains_hz", "voltage", "site", "chargers", "control", "events", "mqtt",
-                      "readback", "charger_cts"), "scenario")
-    for k, dflt in (("readback", True), ("charger_cts", False)):
+                      "readback", "charger_cts", "vt"), "scenario")
+    for k, dflt in (("readback", True), ("charger_cts", False), ("vt", False)):
         if not isinstance(sc.get(k, dflt), bool):
             raise config.ConfigError("%s: true or false" % k)
     config._num(sc.get("duration"), "duration", 1, 7 * 86400)
@@ -200,14 +201,22 @@ def check(sc):
     return cfg, _check_events(sc)
 
 
-def board_for(cfg, mains_hz, charger_cts=False):
-    """The sim board with one CT per site phase (and one per charger, named after it)."""
+def board_for(cfg, mains_hz, charger_cts=False, vt=False):
+    """The sim board with one CT per site phase (and one per charger, named
+    after it); with vt, voltage references: one AC-AC adapter on L1 for a
+    one- or two-line service (L2 its opposite), one per line on three."""
     import hal
     b = dict(hal.load_board("sim"))
     proto = b["ct"][0]
-    b["ct"] = [dict(proto, name=p) for p in cfg["site"]["phases"]]
+    phases = cfg["site"]["phases"]
+    b["ct"] = [dict(proto, name=p) for p in phases]
     if charger_cts:
         b["ct"] += [dict(proto, name=c["id"]) for c in cfg["chargers"]]
+    if vt:
+        if len(phases) == 3:
+            b["vt"] = [{"name": "V" + p, "ratio": 281, "lines": {p: 0}} for p in phases]
+        else:
+            b["vt"] = [{"name": "V1", "ratio": 281, "lines": dict(zip(phases, (0, 180)))}]
     b["mains_hz"] = mains_hz
     return b
 
@@ -218,11 +227,27 @@ class Sim:
         self.duration_ms = int(sc["duration"] * 1000)
         hz = sc.get("mains_hz", 50)
         self.charger_cts = sc.get("charger_cts", False)
-        board = board_for(self.cfg, hz, self.charger_cts)
+        board = board_for(self.cfg, hz, self.charger_cts, sc.get("vt", False))
         import hal
         self.adc = simadc.SimADC([simadc.Clamp(0.0, simadc.EV, hz, a_per_count=k)
                                   for k in hal.calibration(board)], board["adc"]["rate_hz"])
         site = self.cfg["site"]
+        # Voltage references: each line's voltage (line to neutral). On a
+        # two-line service the VT reads L1, so what flows on L2 alone is seen
+        # opposite to it (its clamp's waveform turned by half a cycle); a
+        # charger across both legs is in phase with V_L1 - V_L2.
+        vts = board.get("vt", ())
+        volts = config.voltage(site)
+        cl = self.adc.clamps
+        for j in range(len(vts)):
+            k = len(board["ct"]) + j
+            cl[k] = simadc.Clamp(volts, simadc.SINE, hz, a_per_count=cl[k].a_per_count)
+        if len(vts) == 1 and len(site["phases"]) == 2:
+            opposite = tuple((h, a, ph + h * math.pi) for h, a, ph in simadc.EV)
+            flip = [1] + [len(site["phases"]) + i for i, c in enumerate(self.cfg["chargers"])
+                          if self.charger_cts and c.get("phases", site["phases"][:1]) == [site["phases"][1]]]
+            for k in flip:
+                cl[k] = simadc.Clamp(0.0, opposite, hz, a_per_count=cl[k].a_per_count)
         self.phases = site["phases"]
         limit = site["limit"]
         self.limit = limit if isinstance(limit, list) else [limit] * len(self.phases)
@@ -285,6 +310,10 @@ class Sim:
         for p, name in enumerate(self.phases):
             phases[name] = {"actual": round(actual[p], 2), "measured": round(measured[p], 2),
                             "limit": self.limit[p]}
+            k = self.hub.pw_phase[p]
+            if k is not None:
+                w = self.hub.power.w[k]
+                phases[name]["w"] = None if w is None else round(w)
         chargers = {}
         states = self.hub.states
         for i, cid in enumerate(self.ids):

@@ -17,7 +17,7 @@ SIMULATE = os.path.join(ROOT, "tools", "simulate.py")
 PERIOD_S = 0.5
 
 
-def scenario(tmp_path, duration, chargers=3, events=()):
+def scenario(tmp_path, duration, chargers=3, events=(), extra=None):
     sc = {"duration": duration, "mains_hz": 50, "voltage": 230,
           "site": {"phases": ["L1", "L2", "L3"], "limit": 40, "margin": 2, "fallback": 18},
           "chargers": [{"id": "bay%d" % i, "phases": ["L1"], "min": 6, "max": 32} for i in range(1, chargers + 1)],
@@ -25,6 +25,7 @@ def scenario(tmp_path, duration, chargers=3, events=()):
           "events": [{"t": 0, "load": {"L1": 5, "L2": 3, "L3": 4}}] +
                     [{"t": 1, "plug": "bay%d" % i, "ev_max": 32, "kwh": 100} for i in range(1, chargers + 1)]
                     + list(events)}
+    sc.update(extra or {})
     p = tmp_path / "live.json"
     p.write_text(json.dumps(sc))
     return p
@@ -33,11 +34,12 @@ def scenario(tmp_path, duration, chargers=3, events=()):
 class LiveHub:
     """tools/simulate.py --live 1 --mqtt: the hub in real time, records collected."""
 
-    def __init__(self, tmp_path, broker, duration, hub_id="t1", speed=1, events=()):
+    def __init__(self, tmp_path, broker, duration, hub_id="t1", speed=1, events=(), extra=None):
         self.state = tmp_path / "state"
         self.state.mkdir(exist_ok=True)
         self.proc = subprocess.Popen(
-            [sys.executable, SIMULATE, str(scenario(tmp_path, duration, events=events)), "--live", str(speed),
+            [sys.executable, SIMULATE, str(scenario(tmp_path, duration, events=events, extra=extra)),
+             "--live", str(speed),
              "--mqtt", "127.0.0.1:%d" % broker.port, "--hub-id", hub_id, "--state-dir", str(self.state)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
         self.records = []
@@ -487,6 +489,51 @@ def test_a_session_is_published_when_the_car_leaves_and_kept(tmp_path, broker):
         lis.send("almhub/t1/cmd", '{"cmd": "sessions", "since": 0, "id": "s2"}')
         r = json.loads(lis.wait_for("almhub/t1/cmd/result", lambda p: b'"s2"' in p))
         assert r["sessions"] == [], r
+    finally:
+        lis.close()
+        hub.kill()
+
+
+def test_metered_site_power_voltage_and_measured_energy(tmp_path, broker):
+    # voltage references and a CT on every charger's feed: real power per
+    # phase, Vrms and frequency in telemetry; Home Assistant gets power,
+    # voltage, frequency and import/export energy, and each charger's energy
+    # as a meter (device_class energy: its energy dashboard); a session
+    # closed by a departure says measured
+    lis = Listener(broker, "almhub/t1/#", "homeassistant/#", qos=1)
+    hub = LiveHub(tmp_path, broker, duration=120, speed=10, events=[{"t": 70, "unplug": "bay1"}],
+                  extra={"vt": True, "charger_cts": True})
+    try:
+        lis.wait_for("almhub/t1/status", lambda p: p == b"online")
+        ha = "homeassistant/sensor/almhub_t1/"
+        for obj, cls, unit in (("power_L1", "power", "W"), ("voltage_VL2", "voltage", "V"),
+                               ("frequency", "frequency", "Hz"), ("import_L3", "energy", "kWh"),
+                               ("export_L1", "energy", "kWh"), ("energy_bay1", "energy", "kWh")):
+            cfg = json.loads(lis.wait_for(ha + obj + "/config"))
+            assert (cfg.get("device_class"), cfg.get("unit_of_measurement")) == (cls, unit), (obj, cfg)
+            if cls == "energy":
+                assert cfg["state_class"] == "total_increasing", cfg
+        late = Listener(broker, ha + "energy_bay1/config")      # a subscriber that comes later
+        try:
+            late.wait_for(ha + "energy_bay1/config")
+            assert late.of(ha + "energy_bay1/config")[0][2] is True     # retained
+        finally:
+            late.close()
+
+        def charging(p):
+            d = json.loads(p)
+            return d["phases"]["L1"]["a"] > 30
+        doc = json.loads(lis.wait_for("almhub/t1/telemetry", charging, timeout=40))
+        ph = doc["phases"]["L1"]
+        # EV-shaped currents: the fundamental is 99 % of the RMS, at PF 1
+        assert abs(ph["w"] - ph["a"] * 230 * 0.99) < 0.02 * ph["a"] * 230, doc
+        assert 0.97 < ph["pf"] <= 1.0 and ph["export_kwh"] == 0.0, doc
+        assert all(abs(v - 230) < 2 for v in doc["v"].values()) and abs(doc["hz"] - 50) < 0.2, doc
+        assert doc["chargers"]["bay1"]["energy"] == "measured", doc
+        rec = json.loads(lis.wait_for("almhub/t1/session", timeout=60))
+        assert rec["bay"] == "bay1" and rec["measured"] is True and rec["kwh"] > 0, rec
+        last = json.loads(lis.of("almhub/t1/telemetry")[-1][1])
+        assert last["phases"]["L1"]["import_kwh"] > 0, last
     finally:
         lis.close()
         hub.kill()

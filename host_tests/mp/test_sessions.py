@@ -22,8 +22,8 @@ def diff(a, b):
 class Site:
     """Two bays: `bay1` read back, `bay2` with its own CT."""
 
-    def __init__(self, keep=sessions.KEEP, by=("pilot", "ct")):
-        self.s = sessions.Sessions(["bay1", "bay2"], by, PATH, keep)
+    def __init__(self, keep=sessions.KEEP, by=("pilot", "ct"), readback=False):
+        self.s = sessions.Sessions(["bay1", "bay2"], by, PATH, keep, readback)
         self.wall = 0          # Unix seconds at t = 0, 0: no wall clock
         self.states = ["A", "?"]
         self.draws = [None, 0.0]
@@ -98,6 +98,27 @@ def test_measured_with_a_voltage_reference_and_on_the_wall_clock():
     r = site.closed[0]
     eq((r["start_wall"], r["end_wall"] - r["start_wall"], r["end"] - r["start"]), (1780000000, 599, 599))  # the last draw: 599.5 s in
     ok(abs(r["kwh"] - 12 * 230 * 600 / 3600 / 1000) < 0.01, "kwh %r" % r["kwh"])
+
+
+def test_read_back_bounds_a_metered_bay_and_its_ct_gives_the_peak():
+    # bay2 has its own CT (and a VT) on a board that reads its pilot: the
+    # session is the car's stay (arrival to departure, not 15 minutes after
+    # the last draw), its peak what the CT saw, its energy measured
+    fresh()
+    site = Site(by=("pilot", "meter"), readback=True)
+    site.states = ["A", "A"]
+    site.run(10)
+    site.states[1] = "B"
+    site.run(20)
+    site.states[1], site.draws[1], site.offers[1] = "C", 13.5, 32
+    site.run(600)
+    site.states[1], site.draws[1] = "B", 0.0       # full: the car stays, draws nothing
+    site.run(1200)
+    eq(site.closed, [])                            # still there after 20 minutes idle
+    site.states[1] = "A"
+    site.run(5)
+    r = site.closed[0]
+    eq((r["bay"], r["start"], r["end"], r["peak_a"], r["measured"]), ("bay2", 10, 1830, 13.5, True))
 
 
 def test_kept_across_a_reboot_and_bounded():

@@ -47,14 +47,16 @@ class Clock:
 def make(b, cfg):
     adc = hal.make_sampler(b)
     h = hub.Hub(b, cfg, adc, [outputs.SimPilot() for _ in cfg["chargers"]], lambda a, b: a - b)
-    vt = adc.clamps[len(b["ct"])]
-    vt.amps = VOLTS          # the VT channel's "amps" are volts (its calibration is volts per count)
+    k = len(b["ct"])          # the VT channel's "amps" are volts (its calibration is volts per count)
+    vt = adc.clamps[k] = simadc.Clamp(VOLTS, simadc.SINE, 60.0, a_per_count=adc.clamps[k].a_per_count)
     return h, adc, vt
 
 
-def line(amps, deg, shape=simadc.SINE):
-    """A current lagging the L1 voltage by deg (harmonics kept as they are)."""
-    return tuple((k, a, ph - k * math.radians(deg)) for k, a, ph in shape)
+def put(adc, c, amps, deg, shape=simadc.SINE):
+    """Channel c: a current of `amps` RMS lagging the L1 voltage by deg (its
+    harmonics turned with it)."""
+    turned = tuple((k, a, ph - k * math.radians(deg)) for k, a, ph in shape)
+    adc.clamps[c] = simadc.Clamp(amps, turned, 60.0, a_per_count=adc.clamps[c].a_per_count)
 
 
 def test_power_per_phase_signed_with_its_power_factor():
@@ -62,8 +64,8 @@ def test_power_per_phase_signed_with_its_power_factor():
     # inverter's current in phase with -V1 on that leg, read as negative
     b = board()
     h, adc, vt = make(b, site([]))
-    adc.clamps[0].amps, adc.clamps[0].shape = 40.0, line(40.0, math.degrees(math.acos(0.8)))
-    adc.clamps[1].amps, adc.clamps[1].shape = 20.0, line(20.0, 0.0)   # in phase with V1: out of L2
+    put(adc, 0, 40.0, math.degrees(math.acos(0.8)))
+    put(adc, 1, 20.0, 0.0)   # in phase with V1: out of L2
     for t in range(0, 2000, 500):
         h.step(t)
     w1, w2 = h.power.w[h.pw_phase[0]], h.power.w[h.pw_phase[1]]
@@ -82,10 +84,9 @@ def test_metered_charger_across_both_legs():
     cfg = site([{"id": "ev", "phases": ["L1", "L2"], "max": 40}, {"id": "bay", "max": 32}])
     h, adc, vt = make(b, cfg)
     eq(h.energy_by, ["meter", "none"])
-    shape = line(30.0, 5.0, simadc.EV)       # an EV's harmonics, a little lag
     for c in (0, 2):
-        adc.clamps[c].amps, adc.clamps[c].shape = 30.0, shape
-    adc.clamps[1].amps, adc.clamps[1].shape = 30.0, line(30.0, 180 + 5.0, simadc.EV)
+        put(adc, c, 30.0, 5.0, simadc.EV)    # an EV's harmonics, a little lag
+    put(adc, 1, 30.0, 180 + 5.0, simadc.EV)
     for t in range(0, 2000, 500):
         h.step(t)
     k = h.pw_charger[0]
@@ -111,7 +112,7 @@ def test_a_ct_lead_is_corrected():
     for lead in (0.0, 3.0):
         b = board(charger_ct="ev", lead=lead)
         h, adc, vt = make(b, site([{"id": "ev", "max": 32}]))
-        adc.clamps[2].amps, adc.clamps[2].shape = 20.0, line(20.0, 60.0 - 3.0)
+        put(adc, 2, 20.0, 60.0 - 3.0)
         for t in range(0, 2000, 500):
             h.step(t)
         got.append(h.power.w[h.pw_charger[0]])
@@ -128,8 +129,9 @@ def test_a_lost_vt_says_so_and_counts_nothing():
     sv = services.Services(h, cfg, clock, d + "state.json", d + "energy.json", capture_dir=d)
     for k in sv.energy.wh:
         sv.energy.wh[k] = 0.0
-    adc.clamps[0].amps = adc.clamps[2].amps = 16.0
-    adc.clamps[1].amps, adc.clamps[1].shape = 10.0, line(10.0, 0.0)    # L2 exports 1.2 kW
+    put(adc, 0, 16.0, 0.0)
+    put(adc, 2, 16.0, 0.0)
+    put(adc, 1, 10.0, 0.0)    # L2 exports 1.2 kW
     for t in range(0, 120500, 500):
         clock.now = t
         h.step(t)
