@@ -15,7 +15,6 @@ import demand
 import hal
 import health
 import pilot
-import power
 
 _LOG_LEN = 32
 IMPLAUSIBLE = "implausible"   # a healthy-looking CT the EVs' known draw contradicts
@@ -101,7 +100,10 @@ class Hub:
                          for p, name in enumerate(site["phases"])]
         self.pw_charger = [None if c is None else _pair(spec, ch.get("phases", site["phases"][:1]), c, vt, leads)
                            for ch, c in zip(cfg.get("chargers", []), self.charger_ch)]
-        self.power = power.Pairs(self.meter, spec, board["mains_hz"]) if spec else None
+        self.power = None
+        if spec:
+            import power    # only where a VT is wired: the module stays out of RAM otherwise
+            self.power = power.Pairs(self.meter, spec, board["mains_hz"])
         self.vt_ch = [len(names) + j for j in range(len(board.get("vt", ())))]
         self.vt_names = [v["name"] for v in board.get("vt", ())]
         # how each charger's energy is known: metered (its own CT and a voltage

@@ -179,16 +179,19 @@ class Pairs:
     its opposite, split-phase L2), or the difference of two lines' signs (2
     for a 240 V charger across both legs of a split-phase VT read on L1).
     lead_deg: the CT's phase lead over the VT's (both from the board). A
-    pair whose CT or VT is not healthy reads None: no power is guessed.
+    pair whose CT or VT is not healthy, or whose VT reads under min_v (an
+    unplugged adapter leaves its pin at the bias: 0 V, a healthy-looking
+    signal), reads None: no power is guessed.
     """
 
-    def __init__(self, meter, spec, mains_hz):
+    def __init__(self, meter, spec, mains_hz, min_v=40.0):
         from array import array
         self.meter = meter
         self.pairs = array("i", [x for s in spec for x in (s[0], s[1])])
         self.skew = array("b", [skew_q5(s[0], s[1], meter.nch, s[3], mains_hz or 50, meter.rate)
                                 for s in spec])
         self.scale = [s[2] for s in spec]
+        self.min_v = min_v
         self.out = array("i", bytes(4 * NOUT * len(spec)))
         self.w = [None] * len(spec)     # type: list
         self.pf = [0.0] * len(spec)
@@ -199,7 +202,7 @@ class Pairs:
         products(m.buf, m.nch, start, end, m.shift, m.bias, self.pairs, self.skew, self.out)
         for k in range(len(self.w)):
             ci, cv = self.pairs[2 * k], self.pairs[2 * k + 1]
-            if m.status[ci] != health.OK or m.status[cv] != health.OK:   # nothing to say
+            if m.status[ci] != health.OK or m.status[cv] != health.OK or m.irms_a[cv] < self.min_v:
                 self.w[k] = None
                 self.pf[k] = 0.0
                 continue

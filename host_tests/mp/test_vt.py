@@ -158,6 +158,17 @@ def test_a_lost_vt_says_so_and_counts_nothing():
     eq((doc["phases"]["L1"]["w"], doc["v"]["V1"]), (None, None))
     for k in ("import_L1", "export_L2", "ev"):
         eq(sv.energy.value(k), before[k], k)
+    # unplugged at its jack it reads its bias (0 V): healthy-looking, still no power
+    vt.fault = None
+    vt.amps = 0.0
+    for t in range(241000, 243000, 500):
+        h.step(t)
+    eq((health_name(h, h.vt_ch[0]), h.power.w), ("ok", [None, None, None]))
+
+
+def health_name(h, c):
+    import health
+    return health.NAMES[h.meter.status[c]]
 
 
 def test_a_board_the_kernel_cannot_serve_is_refused():
