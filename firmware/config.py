@@ -197,7 +197,7 @@ def max_evse(breaker_a):
 
 def validate(cfg):
     """Check a whole configuration dict; returns it, or raises ConfigError."""
-    _keys(cfg, ("site", "chargers", "control", "mqtt"), "config")
+    _keys(cfg, ("site", "chargers", "control", "mqtt", "ntp"), "config")
     if "site" not in cfg:
         raise ConfigError("site: missing")
     ids = validate_site(cfg["site"])
@@ -210,7 +210,17 @@ def validate(cfg):
         raise ConfigError("control.period_ms: at least 100 ms")
     if "mqtt" in cfg:
         validate_mqtt(cfg["mqtt"])
+    if "ntp" in cfg:
+        validate_ntp(cfg["ntp"])
     return cfg
+
+
+def validate_ntp(host):
+    """An IPv4 address: no name is looked up (a lookup blocks, and at boot a
+    slow DNS would hold the hub past its watchdog)."""
+    parts = host.split(".") if isinstance(host, str) else ()
+    if len(parts) != 4 or not all(p.isdigit() and len(p) <= 3 and int(p) <= 255 for p in parts):
+        raise ConfigError("ntp: an IPv4 address such as \"192.168.1.1\" (no name lookup), got %r" % (host,))
 
 
 def validate_mqtt(mq):

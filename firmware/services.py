@@ -53,6 +53,13 @@ class Services:
                 self.link = mqttlink.Link(mq, self.hub_id, self.command, clock)
             except OSError as e:   # e.g. the CA file is missing: no MQTT, control goes on
                 print("almhub: mqtt: %s (no MQTT)" % e)
+        self.ntp = None
+        if cfg.get("ntp"):
+            import ntp
+            try:
+                self.ntp = ntp.Ntp(cfg["ntp"], clock)
+            except OSError as e:    # no network stack: no wall clock, control goes on
+                print("almhub: ntp: %s (no wall clock)" % e)
         self.phases = cfg["site"]["phases"]
         self.demand_log = demand.Log(capture_dir + "demand.log", len(self.phases))
         hub.demand.start(self.demand_log.end_s)   # the log's clock goes on after its last interval
@@ -76,9 +83,10 @@ class Services:
     def telemetry(self):
         self._flush()      # kWh as of now
         try:
-            return self.writer.payload(self.hub, self.energy, self.up_ms // 1000, self.heap)
+            return self.writer.payload(self.hub, self.energy, self.up_ms // 1000, self.heap, self.clock_source())
         except (ValueError, IndexError):   # never seen: the buffer is sized for the site
-            return telemetry.state(self.hub_id, self.hub, self.energy, self.up_ms // 1000, self.heap)
+            return telemetry.state(self.hub_id, self.hub, self.energy, self.up_ms // 1000, self.heap,
+                                   self.clock_source())
 
     def discovery(self):
         return telemetry.discovery(self.hub_id, self.hub)
@@ -200,20 +208,31 @@ class Services:
         """Charger i's energy counter now (Wh), what is not yet flushed included."""
         return self.energy.value(self.hub.ids[i]) + (self.amp_ms[i] * self.volts[i] + self.w_ms[i]) / 3600000
 
-    def wall_s(self):
-        """Unix seconds, or 0 while the hub has no wall clock (a board's RTC
-        before NTP has set it starts in 2000: anything before 2025 is unset)."""
+    def wall_s(self, now=None):
+        """Unix seconds, or 0 while the hub has no wall clock: NTP's once it
+        has answered, else the clock's own where it is plausibly set (a
+        board's RTC that nothing set starts in 2000: before 2025 is unset)."""
+        if self.ntp is not None and self.ntp.synced:
+            return self.ntp.unix_s(self.clock.ticks_ms() if now is None else now)
         t = getattr(self.clock, "time", None)
         if t is None:
             return 0
         s = int(t()) + self._epoch
         return s if s >= _WALL_VALID else 0
 
+    def clock_source(self):
+        """Where the wall clock comes from: "ntp", "rtc" (set some other way) or "unset"."""
+        if self.ntp is not None and self.ntp.synced:
+            return "ntp"
+        return "rtc" if self.wall_s() else "unset"
+
     def period(self, now):
+        if self.ntp is not None:
+            self.ntp.service(now)
         self._energy(now)
         hub = self.hub
         closed = self.sessions.update(now, self.clock.ticks_diff, hub.states, hub.draws, hub.ctl.offer,
-                                      self._wh_of, self.wall_s())
+                                      self._wh_of, self.wall_s(now))
         if closed and self.link is not None:
             for rec in closed:   # QoS 1: the broker acknowledges it (the log on flash keeps it anyway)
                 self.link.outbox.append((telemetry.topic(self.hub_id, "session"), json.dumps(rec), False, 1))

@@ -23,8 +23,9 @@ def topic(hub_id, leaf):
     return PREFIX + hub_id + "/" + leaf
 
 
-def state(hub_id, hub, energy, uptime_s, heap=None):
-    """(topic, JSON) of one telemetry message. heap: (free, largest block) at boot."""
+def state(hub_id, hub, energy, uptime_s, heap=None, clock=None):
+    """(topic, JSON) of one telemetry message. heap: (free, largest block) at
+    boot; clock: where the wall clock comes from ("ntp", "rtc", "unset")."""
     m, ctl = hub.meter, hub.ctl
     phases = {}
     for p, name in enumerate(ctl.phase_names):
@@ -53,6 +54,8 @@ def state(hub_id, hub, energy, uptime_s, heap=None):
     if heap is not None:
         import gc
         doc["heap"] = {"free": gc.mem_free(), "boot_free": heap[0], "boot_largest": heap[1]}
+    if clock is not None:
+        doc["clock"] = clock
     return topic(hub_id, "telemetry"), json.dumps(doc)
 
 
@@ -144,7 +147,7 @@ class Writer:
         self.int_(wh % 100 // 10)
         self.int_(wh % 10)
 
-    def payload(self, hub, energy, uptime_s, heap=None):
+    def payload(self, hub, energy, uptime_s, heap=None, clock=None):
         m, ctl = hub.meter, hub.ctl
         self.pos = 0
         self.put(b'{"t": ')
@@ -224,6 +227,10 @@ class Writer:
             self.put(b', "boot_largest": ')
             self.int_(heap[1])
             self.put(b"}")
+        if clock is not None:
+            self.put(b', "clock": "')
+            self.name(clock)
+            self.put(b'"')
         self.put(b"}")
         return self.topic, self.mv[:self.pos]
 
