@@ -57,6 +57,7 @@ def replay(path, names, rate_hz, mains_hz, cal_a, voltage=None):
             pairs.append(c)
             pairs.append(voltage)
         skew = array("b", [0] * len(cur))
+        delay = array("i", [0] * len(cur))
         out = array("i", [0] * (power.NOUT * len(cur)))
         done = 0
         while True:
@@ -75,7 +76,7 @@ def replay(path, names, rate_hz, mains_hz, cal_a, voltage=None):
                 for k, c in enumerate(cur):
                     skew[k] = power.skew_q5(c, voltage, nch, 0.0, hz, rate_hz)
                 start, end = m.window[0], m.window[1]
-                power.products(m.buf, nch, start, end, m.shift, m.bias, pairs, skew, out)
+                power.products(m.buf, nch, start, end, m.shift, m.bias, pairs, skew, out, delay)
                 for k, c in enumerate(cur):
                     w = power.watts(out, k, end - start, m.cal_a[c], m.cal_a[voltage])
                     ch = chans[names[c]]

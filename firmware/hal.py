@@ -70,19 +70,20 @@ def calibration(board):
 
 
 def vt_lines(board):
-    """{line: (channel, sign)}: which sampler channel gives each line's
-    voltage, and its sign (a split-phase VT reads L1; L2 is its opposite).
-    Raises ValueError for a board the power kernel cannot serve."""
+    """{line: (channel, lag)}: which sampler channel gives each line's
+    voltage, and by how many degrees the line lags it (0; 180 for the other
+    leg of a split-phase service; 120 and 240 for the other lines of a
+    three-phase site read by one VT). Raises ValueError for anything else."""
     nct = len(board["ct"])
     out = {}
     for j, v in enumerate(board.get("vt", ())):
         for line, deg in v.get("lines", {}).items():
-            if deg not in (0, 180):
-                raise ValueError("vt %s: line %s at %r degrees: 0 or 180 (a three-phase site needs"
-                                 " one VT per line)" % (v.get("name"), line, deg))
+            if deg not in (0, 120, 180, 240):
+                raise ValueError("vt %s: line %s at %r degrees: 0, 120, 180 or 240 (the degrees it lags the VT)"
+                                 % (v.get("name"), line, deg))
             if line in out:
                 raise ValueError("vt %s: line %s has a VT already" % (v.get("name"), line))
-            out[line] = (nct + j, -1 if deg == 180 else 1)
+            out[line] = (nct + j, deg)
     return out
 
 

@@ -30,21 +30,34 @@ def safe_all(pilots):
 
 
 def _pair(spec, lines, c, vt, leads):
-    """Append to spec the pair (CT channel, VT channel, scale, lead) that
+    """Append to spec the pair (CT channel, VT channel, scale, lead, lag) that
     meters CT channel c carrying a current across `lines`; its index, or None
     where no VT serves them (three lines, or two lines from two VTs: the
-    kernel takes one voltage channel; such a charger's energy is estimated)."""
+    kernel takes one voltage channel; such a charger's energy is estimated).
+    Across two lines the voltage is V_a - V_b, a phasor of the VT's: twice
+    it across split-phase legs, sqrt(3) of it leading by 30 degrees for
+    L1-L2 of a three-phase site."""
+    import math
     for name in lines:
         if name not in vt:
             return None
-    cv, scale = vt[lines[0]]
-    if len(lines) == 2:
-        if vt[lines[1]][0] != cv:
-            return None
-        scale -= vt[lines[1]][1]      # V_ab = V_a - V_b: 2 across split-phase legs
-    if len(lines) > 2 or not scale:
+    cv = vt[lines[0]][0]
+    if len(lines) > 2 or any(vt[name][0] != cv for name in lines):
         return None
-    spec.append((c, cv, scale, leads[c] - leads[cv]))
+    re = im = 0.0
+    for j, name in enumerate(lines):
+        t = math.radians(vt[name][1])
+        sign = 1 if j == 0 else -1
+        re += sign * math.cos(t)
+        im -= sign * math.sin(t)
+    scale = math.sqrt(re * re + im * im)
+    if scale < 0.5:
+        return None
+    lag = round(-math.degrees(math.atan2(im, re))) % 360
+    if lag in (0, 180):              # in phase or opposite: a sign, no delay
+        scale, lag = (scale if lag == 0 else -scale), 0
+    scale = round(scale) if abs(scale - round(scale)) < 1e-9 else scale
+    spec.append((c, cv, scale, leads[c] - leads[cv], lag))
     return len(spec) - 1
 
 

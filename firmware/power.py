@@ -1,6 +1,6 @@
 """Real power from a CT and a voltage reference on the same burst, in viper.
 
-    power.products(buf, nch, start, end, shift, bias, pairs, skew, out)
+    power.products(buf, nch, start, end, shift, bias, pairs, skew, out, delay)
     w = power.watts(out, k, end - start, amps_per_lsb, volts_per_lsb)
 
 The Meter's burst (array 'H', frames interleaved, read_u16 scale) and its
@@ -56,7 +56,7 @@ SV = const(3)               #   sum of voltage deviations, whole units
 
 @micropython.viper
 def _products(f: int, dv: int, lo: int, buf, nch: int, start: int, end: int, shift: int,
-              bias, pairs, npairs: int, skew, out):
+              bias, pairs, npairs: int, skew, delay, out):
     # f, dv and lo first: viper keeps a function's first three locals in
     # registers (see ct._accumulate). One voltage load a frame: the neighbour
     # it is interpolated toward is the one carried from the frame before
@@ -65,7 +65,9 @@ def _products(f: int, dv: int, lo: int, buf, nch: int, start: int, end: int, shi
     b = ptr32(bias)
     pr = ptr32(pairs)
     sk = ptr8(skew)
+    dl = ptr32(delay)
     o = ptr32(out)
+    span = (end - start) * nch
     k = 0
     while k < npairs:
         ci = int(pr[2 * k])
@@ -83,11 +85,20 @@ def _products(f: int, dv: int, lo: int, buf, nch: int, start: int, end: int, shi
         hi = 0
         si = 0
         sv = 0
+        d = int(dl[k])           # whole frames the voltage is taken earlier (0 <= d < end - start)
         ii = start * nch + ci
         iv = start * nch + cv
+        top = end * nch + cv     # one past the window's last voltage sample: wrap to its first
+        if d:
+            iv = iv + span - d * nch
         stop = end * nch + ci
         dv = (int(p[iv]) >> shift) - bv
         nb = dv                  # the neighbour: at the window's edges the sample itself
+        if d:                    # ... or, delayed, the one before it round the window's cycles
+            q = iv - nch
+            if q < start * nch + cv:
+                q = q + span
+            nb = (int(p[q]) >> shift) - bv
         while ii < stop:
             if back:
                 cur = (int(p[iv]) >> shift) - bv
@@ -106,6 +117,8 @@ def _products(f: int, dv: int, lo: int, buf, nch: int, start: int, end: int, shi
             sv += v >> 5
             ii += nch
             iv += nch
+            if iv >= top:
+                iv = iv - span
         j = k * 4
         o[j] = lo
         o[j + 1] = hi
@@ -114,28 +127,33 @@ def _products(f: int, dv: int, lo: int, buf, nch: int, start: int, end: int, shi
         k += 1
 
 
-def products(buf, nch, start, end, shift, bias, pairs, skew, out):
+def products(buf, nch, start, end, shift, bias, pairs, skew, out, delay):
     """Per pair, the sums of i * v over frames [start, end) (see the module doc).
     bias: array('i') per channel (12-bit); pairs: array('i') [ci, cv, ...];
-    skew: array('b') per pair (1/32 frame, -32..32); out: array('i'), NOUT per pair.
-    Allocates nothing."""
-    _products(0, 0, 0, buf, nch, start, end, shift, bias, pairs, len(pairs) // 2, skew, out)
+    skew: array('b') per pair (1/32 frame, -32..32); delay: array('i') per
+    pair, whole frames the voltage is taken earlier, round the window's
+    whole cycles (0 <= delay < end - start; with a delay the skew is >= 0);
+    out: array('i'), NOUT per pair. Allocates nothing."""
+    _products(0, 0, 0, buf, nch, start, end, shift, bias, pairs, len(pairs) // 2, skew, delay, out)
 
 
-def products_py(buf, nch, start, end, shift, bias, pairs, skew, out):
+def products_py(buf, nch, start, end, shift, bias, pairs, skew, out, delay):
     """products in plain Python: the test oracle (and the bench's `plain`)."""
+    m = end - start
     for k in range(len(pairs) // 2):
         ci, cv = pairs[2 * k], pairs[2 * k + 1]
         a = skew[k]
+        d = delay[k]
         step = -1 if a >= 0 else 1
         a = abs(a)
         lo = hi = si = sv = 0
         for f in range(start, end):
             di = (buf[f * nch + ci] >> shift) - bias[ci]
-            dv = (buf[f * nch + cv] >> shift) - bias[cv]
-            g = f + step
+            h = f - d if f - d >= start else f - d + m      # the voltage, round the window
+            dv = (buf[h * nch + cv] >> shift) - bias[cv]
+            g = h + step
             if not start <= g < end:
-                g = f
+                g = g + m if d and g < start else h
             dn = (buf[g * nch + cv] >> shift) - bias[cv]
             v = dv * 32 + a * (dn - dv)
             prod = di * v
@@ -172,34 +190,54 @@ def pf(p_w, s_va):
 class Pairs:
     """Real power of CT/VT pairs on the Meter's last burst, every period.
 
-        pw = Pairs(meter, [(ci, cv, scale, lead_deg), ...], mains_hz)
+        pw = Pairs(meter, [(ci, cv, scale, lead_deg, lag_deg), ...], mains_hz)
         meter.measure(now); pw.update()    # pw.w[k]: W, or None; pw.pf[k]
 
-    scale multiplies the pair's product: a VT's sign (-1 where the line is
-    its opposite, split-phase L2), or the difference of two lines' signs (2
-    for a 240 V charger across both legs of a split-phase VT read on L1).
-    lead_deg: the CT's phase lead over the VT's (both from the board). A
-    pair whose CT or VT is not healthy, or whose VT reads under min_v (an
-    unplugged adapter leaves its pin at the bias: 0 V, a healthy-looking
-    signal), reads None: no power is guessed.
+    Pair k's voltage is its VT's, times scale and lagging it by lag_deg:
+    -1 (or lag 180) where the line is the VT's opposite (split-phase L2); 2
+    for a 240 V charger across both legs of a split-phase VT read on L1;
+    lag 120 or 240 for the other lines of a three-phase site with one VT,
+    and sqrt(3) at a lag of 330 (a lead of 30) for a charger across L1-L2
+    there. A lag is a delay of the voltage round the Meter's window of whole
+    cycles (the frames per cycle as measured this burst), its fraction of a
+    frame interpolated like the skew. lead_deg: the CT's phase lead over the
+    VT's (both from the board). A pair whose CT or VT is not healthy, or
+    whose VT reads under min_v (an unplugged adapter leaves its pin at the
+    bias: 0 V, a healthy-looking signal), reads None: no power is guessed.
     """
 
     def __init__(self, meter, spec, mains_hz, min_v=40.0):
         from array import array
         self.meter = meter
         self.pairs = array("i", [x for s in spec for x in (s[0], s[1])])
-        self.skew = array("b", [skew_q5(s[0], s[1], meter.nch, s[3], mains_hz or 50, meter.rate)
+        self.skew = array("b", [0 if s[4] else skew_q5(s[0], s[1], meter.nch, s[3], mains_hz or 50, meter.rate)
                                 for s in spec])
+        self.delay = array("i", bytes(4 * len(spec)))
+        # for a pair with a lag: (round-robin frames, lead and lag in cycles), set per burst
+        self.turn = [((s[1] - s[0]) / meter.nch, (s[4] - s[3]) / 360) if s[4] else None for s in spec]
         self.scale = [s[2] for s in spec]
         self.min_v = min_v
         self.out = array("i", bytes(4 * NOUT * len(spec)))
         self.w = [None] * len(spec)     # type: list
         self.pf = [0.0] * len(spec)
 
+    def _turn(self, k, m, ncyc):
+        rr, cycles = self.turn[k]
+        frames = rr + cycles * m / ncyc        # > 0: the voltage taken this much earlier
+        d = int(frames)
+        a = int((frames - d) * 32 + 0.5)
+        if a == 32:
+            d, a = d + 1, 0
+        self.delay[k] = d % m
+        self.skew[k] = a
+
     def update(self):
         m = self.meter
         start, end = m.window[0], m.window[1]
-        products(m.buf, m.nch, start, end, m.shift, m.bias, self.pairs, self.skew, self.out)
+        for k in range(len(self.turn)):
+            if self.turn[k] is not None:
+                self._turn(k, end - start, m.window[2])
+        products(m.buf, m.nch, start, end, m.shift, m.bias, self.pairs, self.skew, self.out, self.delay)
         for k in range(len(self.w)):
             ci, cv = self.pairs[2 * k], self.pairs[2 * k + 1]
             if m.status[ci] != health.OK or m.status[cv] != health.OK or m.irms_a[cv] < self.min_v:

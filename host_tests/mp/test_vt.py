@@ -141,7 +141,8 @@ def test_a_lost_vt_says_so_and_counts_nothing():
     eq(sv.energy.wh["import_L2"], 0.0)
     near(sv.energy.value("ev"), VOLTS * 16 * 120 / 3600, 0.02 * VOLTS * 16 * 120 / 3600)
     doc = json.loads(bytes(sv.telemetry()[1]))
-    eq(doc, json.loads(telemetry.state(sv.hub_id, h, sv.energy, sv.up_ms // 1000)[1]))   # both writers agree
+    eq(doc, json.loads(telemetry.state(sv.hub_id, h, sv.energy, sv.up_ms // 1000, None,
+                                       sv.clock_source())[1]))   # both writers agree
     near(doc["phases"]["L2"]["w"], -VOLTS * 10, 0.01 * VOLTS * 10)
     near(doc["v"]["V1"], VOLTS, 0.6)
     # the adapter unplugged: the VT reads open, power is unknown (null), no
@@ -172,7 +173,7 @@ def health_name(h, c):
 
 
 def test_a_board_the_kernel_cannot_serve_is_refused():
-    raises(ValueError, hub.Hub, board(vt_lines={"L1": 0, "L2": 120}), site([]), hal.make_sampler(board()),
+    raises(ValueError, hub.Hub, board(vt_lines={"L1": 0, "L2": 90}), site([]), hal.make_sampler(board()),
            [], lambda a, b: a - b)
     # three lines or two VTs: no pair; the charger is estimated from its CT
     b = board(charger_ct="ev")
@@ -180,3 +181,35 @@ def test_a_board_the_kernel_cannot_serve_is_refused():
     h, adc, vt = make(b, site([{"id": "ev", "phases": ["L1", "L2"], "max": 32}]))
     eq(h.energy_by, ["ct"])
     ok(h.pw_phase[0] is not None and h.pw_phase[1] is not None, "each line has its VT")
+
+
+def test_three_phase_site_with_one_vt():
+    # 120/208 V: one adapter on L1, L2 and L3 lag it by 120 and 240 degrees;
+    # each line's current is measured against its own line's voltage (a
+    # delay of a third of the cycles the Meter found), and a 208 V charger
+    # across L1-L2 against V_L1 - V_L2 = sqrt(3) V1 leading by 30 degrees
+    b = dict(hal.load_board("sim"))
+    proto = dict(b["ct"][0])
+    b["ct"] = [dict(proto, name=n) for n in ("L1", "L2", "L3", "ev")]
+    b["mains_hz"] = 60
+    b["vt"] = [{"name": "V1", "ratio": 250, "lines": {"L1": 0, "L2": 120, "L3": 240}}]
+    cfg = config.validate({"site": {"phases": ["L1", "L2", "L3"], "limit": 100, "voltage": 120},
+                           "chargers": [{"id": "ev", "phases": ["L1", "L2"], "max": 40}],
+                           "control": {"holdoff_ms": 0}})
+    for hz in (59.3, 60.0, 60.6):
+        adc = hal.make_sampler(b)
+        h = hub.Hub(b, cfg, adc, [outputs.SimPilot()], lambda a, b: a - b)
+        k = len(b["ct"])
+        adc.clamps[k] = simadc.Clamp(VOLTS, simadc.SINE, hz, a_per_count=adc.clamps[k].a_per_count)
+        for c, (amps, lag) in enumerate(((30.0, 0 + 25.8), (20.0, 120 + 0.0), (10.0, 240 - 36.9), (24.0, -30 + 10))):
+            adc.clamps[c] = simadc.Clamp(amps, ((1, 1.0, -math.radians(lag)),), hz,
+                                         a_per_count=adc.clamps[c].a_per_count)
+        eq(h.energy_by, ["meter"])
+        for t in range(0, 2000, 500):
+            h.step(t)
+        for p, amps, cosphi in ((0, 30.0, math.cos(math.radians(25.8))), (1, 20.0, 1.0),
+                                (2, 10.0, math.cos(math.radians(36.9)))):
+            want = VOLTS * amps * cosphi
+            near(h.power.w[h.pw_phase[p]], want, 0.01 * want, "%r Hz, L%d" % (hz, p + 1))
+        want = math.sqrt(3) * VOLTS * 24.0 * math.cos(math.radians(10))
+        near(h.power.w[h.pw_charger[0]], want, 0.01 * want, "%r Hz, 208 V charger" % hz)

@@ -73,7 +73,7 @@ def power_section(quick, path):
     pairs = array("i", [0, 2])
     skew = array("b", [power.skew_q5(0, 2, NCH)])
     out = array("i", bytes(4 * power.NOUT))
-    args = (m.buf, NCH, 0, m.frames, m.shift, m.bias, pairs, skew, out)
+    args = (m.buf, NCH, 0, m.frames, m.shift, m.bias, pairs, skew, out, array("i", [0]))
     n = m.frames * 2           # samples read: a current and a voltage a frame
     secs = 0.5 if quick else 1.5
     v, _ = best_rate(lambda: power.products(*args), n, secs)
