@@ -56,7 +56,6 @@ def _pair(spec, lines, c, vt, leads):
     lag = round(-math.degrees(math.atan2(im, re))) % 360
     if lag in (0, 180):              # in phase or opposite: a sign, no delay
         scale, lag = (scale if lag == 0 else -scale), 0
-    scale = round(scale) if abs(scale - round(scale)) < 1e-9 else scale
     spec.append((c, cv, scale, leads[c] - leads[cv], lag))
     return len(spec) - 1
 

@@ -43,8 +43,9 @@ class Services:
         self.pcc = [p for p in range(len(hub.pw_phase)) if hub.pw_phase[p] is not None]
         self.pcc_keys = [("import_" if k % 2 == 0 else "export_") + cfg["site"]["phases"][self.pcc[k // 2]]
                          for k in range(2 * len(self.pcc))]
-        self.energy = store.Energy(energy_path, hub.ids + self.pcc_keys)
-        self.w_ms = [0.0] * (len(hub.ids) + len(self.pcc_keys))   # metered W*ms since the last flush
+        self.energy_keys = hub.ids + self.pcc_keys
+        self.energy = store.Energy(energy_path, self.energy_keys)
+        self.w_ms = [0.0] * len(self.energy_keys)   # metered W*ms since the last flush
         mq = cfg.get("mqtt")
         self.hub_id = (mq or {}).get("hub_id", "hub")
         self.link = None
@@ -162,7 +163,7 @@ class Services:
 
     def _flush(self):
         """The amp-milliseconds and watt-milliseconds counted so far into watt-hours."""
-        acc, wms, keys = self.amp_ms, self.w_ms, self.hub.ids + self.pcc_keys
+        acc, wms, keys = self.amp_ms, self.w_ms, self.energy_keys
         for i in range(len(acc)):
             if acc[i]:
                 self.energy.add(self.hub.ids[i], acc[i] * self.volts[i] / 3600000)
@@ -208,12 +209,12 @@ class Services:
         """Charger i's energy counter now (Wh), what is not yet flushed included."""
         return self.energy.value(self.hub.ids[i]) + (self.amp_ms[i] * self.volts[i] + self.w_ms[i]) / 3600000
 
-    def wall_s(self, now=None):
+    def wall_s(self):
         """Unix seconds, or 0 while the hub has no wall clock: NTP's once it
         has answered, else the clock's own where it is plausibly set (a
         board's RTC that nothing set starts in 2000: before 2025 is unset)."""
         if self.ntp is not None and self.ntp.synced:
-            return self.ntp.unix_s(self.clock.ticks_ms() if now is None else now)
+            return self.ntp.unix_s(self.clock.ticks_ms())
         t = getattr(self.clock, "time", None)
         if t is None:
             return 0
@@ -232,7 +233,7 @@ class Services:
         self._energy(now)
         hub = self.hub
         closed = self.sessions.update(now, self.clock.ticks_diff, hub.states, hub.draws, hub.ctl.offer,
-                                      self._wh_of, self.wall_s(now))
+                                      self._wh_of, self.wall_s)
         if closed and self.link is not None:
             for rec in closed:   # QoS 1: the broker acknowledges it (the log on flash keeps it anyway)
                 self.link.outbox.append((telemetry.topic(self.hub_id, "session"), json.dumps(rec), False, 1))

@@ -1,7 +1,7 @@
 """Charging sessions per bay, kept on flash and published when they close.
 
     s = Sessions(ids, by, "sessions.log")   # by: hub.energy_by ("pilot", "ct", "meter" or "none")
-    for rec in s.update(now_ms, ticks_diff, states, draws, offers, wh_of, wall_s) or (): publish(rec)
+    for rec in s.update(now_ms, ticks_diff, states, draws, offers, wh_of, wall_of) or (): publish(rec)
     s.records(since)                                # dicts, oldest first
 
 Pure logic and one file. A session runs from a car's arrival to its
@@ -26,6 +26,10 @@ IDLE_MS = 900000          # own CT: no draw this long ends the session
 DRAW_A = 0.5              # a CT below this reads no car
 _FMT = "<IIIIIIHB32s"     # seq, start, end, start_wall, end_wall, wh, peak (0.1 A), flags, bay
 _MEASURED = 1
+
+
+def _no_wall():
+    return 0
 
 
 class Sessions:
@@ -57,12 +61,14 @@ class Sessions:
         self.ring.append(*rec)
         return self.as_dict((self.ring.seq - 1,) + rec)
 
-    def update(self, now, ticks_diff, states, draws, offers, wh_of, wall=0):
+    def update(self, now, ticks_diff, states, draws, offers, wh_of, wall_of=None):
         """One period: a list of the sessions that closed, or None (nothing made
         in a period without an arrival or a departure). states: read-back letters
         or None; draws: per charger amps of its own CT or None; offers: amps
         offered; wh_of(i): charger i's energy counter (Wh), asked at a start or an
-        end; wall: Unix seconds now, 0 while the hub has no wall clock."""
+        end; wall_of(): Unix seconds now, 0 while the hub has no wall clock, asked
+        likewise (None: no wall clock)."""
+        wall_of = wall_of or _no_wall
         if self.prev is not None:
             dt = ticks_diff(now, self.prev)
             if 0 <= dt < 3600000:
@@ -77,24 +83,25 @@ class Sessions:
                 st = states[i] if states is not None else None
                 if st in ("B", "C", "D"):
                     if not self.open[i]:
-                        self._start(i, t_s, wh_of(i), wall)
+                        self._start(i, t_s, wh_of(i), wall_of())
                     a = offers[i] if by == "pilot" else draws[i] if draws is not None else None
                     if a is not None and a > self.peak[i] and st != "B":
                         self.peak[i] = a
                 elif st == "A" and self.open[i]:
                     closed = closed or []
-                    closed.append(self._close(i, t_s, wh_of(i), wall))
+                    closed.append(self._close(i, t_s, wh_of(i), wall_of()))
             elif (by == "ct" or by == "meter") and draws is not None:
                 a = draws[i]
                 if a is not None and a >= DRAW_A:
                     if not self.open[i]:
-                        self._start(i, t_s, wh_of(i), wall)
+                        self._start(i, t_s, wh_of(i), wall_of())
                     self.last_draw[i] = t_ms
                     if a > self.peak[i]:
                         self.peak[i] = a
                 elif self.open[i] and t_ms - self.last_draw[i] >= IDLE_MS:
                     closed = closed or []
                     ago = (t_ms - self.last_draw[i]) // 1000   # the end was the last draw
+                    wall = wall_of()
                     closed.append(self._close(i, self.clock_s + self.last_draw[i] // 1000, wh_of(i),
                                               wall - ago if wall else 0))
         return closed

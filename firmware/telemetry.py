@@ -15,6 +15,8 @@ Home Assistant discovery goes to homeassistant/<component>/almhub_<id>/<object>/
 
 import json
 
+import health
+
 PREFIX = "almhub/"
 HA_PREFIX = "homeassistant/"
 
@@ -48,7 +50,7 @@ def state(hub_id, hub, energy, uptime_s, heap=None, clock=None):
                          "energy": _energy_kind(hub, i)}
     doc = {"t": uptime_s, "mode": ctl.mode, "margin": ctl.margin_a, "phases": phases, "chargers": chargers}
     if hub.vt_ch:
-        doc["v"] = dict((name, round(m.irms_a[c], 1) if m.status[c] == 0 else None)
+        doc["v"] = dict((name, round(m.irms_a[c], 1) if m.status[c] == health.OK else None)
                         for name, c in zip(hub.vt_names, hub.vt_ch))
         doc["hz"] = round(m.hz, 2)
     if heap is not None:
@@ -212,7 +214,7 @@ class Writer:
                     self.put(b", ")
                 self.put(self.k_v[j])
                 c = hub.vt_ch[j]
-                if m.status[c] == 0:
+                if m.status[c] == health.OK:
                     self.fixed(m.irms_a[c], 1)
                 else:
                     self.put(b"null")

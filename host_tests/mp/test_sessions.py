@@ -40,7 +40,7 @@ class Site:
             if self.draws[1] and self.draws[1] >= 0.5:
                 self.wh[1] += self.draws[1] * 230 * 0.5 / 3600
             got = self.s.update(self.t, diff, self.states, self.draws, self.offers, lambda i: self.wh[i],
-                                self.wall + self.t // 1000 if self.wall else 0)
+                                lambda: self.wall + self.t // 1000 if self.wall else 0)
             self.closed += got or []
             self.t += 500
 
