@@ -41,4 +41,7 @@ BOARD = {
     # TLS (mbedtls) allocates from the IDF's heap (~40 KB kept beside Wi-Fi), not
     # MicroPython's: the boot heap check (firmware/heap.py) does not count it
     "tls_heap": "idf",
+    # a utility's demand-response relay (dry contact) between this pin and GND,
+    # pulled up: grid.contact_limit_a applies while it is closed (GPIO 27: no strap, not an ADC1 input)
+    "inputs": {"dr": {"pin": 27}},
 }

@@ -35,4 +35,7 @@ BOARD = {
     "readback": {"ads7828": [0x48, 0x49, 0x4A, 0x4B], "vref_v": 3.3, "pullup_v": 3.3,
                  "divider": [100000, 22000, 33000], "diode_mv": 200},
     "watchdog_ms": 5000,  # the RP2040 allows at most 8388 ms
+    # a utility's demand-response relay (dry contact) between this pin and GND,
+    # pulled up: grid.contact_limit_a applies while it is closed (GPIO 22: free beside the pilots, I2C and CTs)
+    "inputs": {"dr": {"pin": 22}},
 }

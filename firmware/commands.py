@@ -13,6 +13,10 @@ Pure logic. A command is a JSON object {"cmd": NAME, "id": optional echo, ...}:
     {"cmd": "capture"}                          record the next burst for replay
     {"cmd": "sessions", "since": 0}             the charging sessions after that number (20 at most)
     {"cmd": "forget_sessions"}                  erase the session log
+    {"cmd": "grid_limit", "limit": 40, "for_s": 900}   a lower site limit (A, or one per
+                                                phase) for that long (firmware/grid.py)
+    {"cmd": "profile", "date": "2026-06-02", "hourly": [24 x A or null]}
+                                                a day-ahead limit profile for that local date
 
 Safety rule 3: nothing from the network raises a limit above the device's own
 configuration file (the breaker ratings), which only physical access changes:
@@ -25,13 +29,14 @@ it can be saved and survive a reboot.
 
 import json
 
-MAX_BYTES = 512
+MAX_BYTES = 1024
 NAMES = ("set_limit", "set_margin", "set_max", "pause", "resume", "priority", "status", "capture",
-         "sessions", "forget_sessions")
+         "sessions", "forget_sessions", "grid_limit", "profile")
 _KEYS = {
     "set_limit": ("limit",), "set_margin": ("margin",), "set_max": ("charger", "max"),
     "pause": ("charger",), "resume": ("charger",), "priority": ("charger", "priority"),
     "status": (), "capture": (), "sessions": ("since",), "forget_sessions": (),
+    "grid_limit": ("limit", "for_s"), "profile": ("date", "hourly"),
 }
 
 
@@ -52,7 +57,7 @@ class Hard:
         self.min = dict((c["id"], c.get("min", 6)) for c in cfg.get("chargers", []))
 
 
-def _number(v, name):
+def number(v, name):
     if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v:
         raise Refused("%s: expected a number" % name)
     return v
@@ -83,18 +88,37 @@ def _id(cmd):
     return rid
 
 
-def parse(payload):
-    """The command dict of a payload, or Refused(why, id) saying why: the id is
-    the command's own when the payload is an object that has a usable one."""
+def _object(payload):
+    """The JSON object of a payload, or Refused."""
     if not isinstance(payload, (bytes, bytearray, str)) or len(payload) > MAX_BYTES:
         raise Refused("payload over %d bytes" % MAX_BYTES)
     _strict(payload)
     try:
-        cmd = json.loads(payload)
+        obj = json.loads(payload)
     except (ValueError, UnicodeError):
         raise Refused("not JSON")
-    if not isinstance(cmd, dict):
+    if not isinstance(obj, dict):
         raise Refused("expected a JSON object")
+    return obj
+
+
+def parse_object(payload, allowed, required):
+    """A JSON object with only the allowed keys and every required one (a
+    message on a topic other than cmd), or Refused."""
+    obj = _object(payload)
+    for k in obj:
+        if k not in allowed:
+            raise Refused("unknown key %s" % _short(k))
+    for k in required:
+        if k not in obj:
+            raise Refused("%s missing" % k)
+    return obj
+
+
+def parse(payload):
+    """The command dict of a payload, or Refused(why, id) saying why: the id is
+    the command's own when the payload is an object that has a usable one."""
+    cmd = _object(payload)
     rid = _id(cmd)
     if "id" in cmd and rid is None:
         raise Refused("id: a number or a string of up to 32 characters")
@@ -124,16 +148,53 @@ def _short(v):
     return r if len(r) <= 40 else r[:37] + "..."
 
 
-def apply(cmd, ctl, hard, overrides):
-    """Apply a parsed command to the controller (all checks first)."""
+def grid_limit(cmd, nph):
+    """The checked limits of a grid_limit (per phase) and its for_s."""
+    import grid
+    v = cmd["limit"]
+    vals = v if isinstance(v, list) else [v] * nph
+    if len(vals) != nph:
+        raise Refused("limit: one number per phase (%d)" % nph)
+    for x in vals:
+        number(x, "limit")
+        if not 0 <= x <= 10000:
+            raise Refused("limit: %r A is outside 0..10000 A" % (x,))
+    s = number(cmd["for_s"], "for_s")
+    if not 1 <= s <= grid.MAX_FOR_S:
+        raise Refused("for_s: %r is outside 1..%d s" % (s, grid.MAX_FOR_S))
+    return list(vals), s
+
+
+def apply(cmd, ctl, hard, overrides, grd=None, now=0):
+    """Apply a parsed command to the controller (all checks first); grd: the
+    hub's grid.Grid (grid_limit and profile), now: the ticks they start at."""
     name = cmd["cmd"]
-    if name == "set_limit":
+    if name in ("grid_limit", "profile") and grd is None:
+        raise Refused("%s: this hub takes no limits from outside" % name)
+    if name == "grid_limit":
+        vals, s = grid_limit(cmd, len(hard.limit))
+        grd.signal(vals, s, now, False)
+    elif name == "profile":
+        import config
+        import grid
+        try:
+            day = grid.parse_date(cmd["date"])
+            config.validate_hourly(cmd["hourly"], len(hard.limit), "hourly")
+        except ValueError as e:
+            raise Refused(str(e))
+        grd.profile(day, cmd["hourly"])
+        kept = overrides.setdefault("profiles", {})
+        for k in list(kept):
+            if k < cmd["date"]:     # ISO dates sort as strings; older days are done
+                del kept[k]
+        kept[cmd["date"]] = cmd["hourly"]
+    elif name == "set_limit":
         v = cmd["limit"]
         vals = v if isinstance(v, list) else [v] * len(hard.limit)
         if len(vals) != len(hard.limit):
             raise Refused("limit: one number per phase (%d)" % len(hard.limit))
         for i, x in enumerate(vals):
-            _number(x, "limit")
+            number(x, "limit")
             if not 0 <= x <= hard.limit[i]:
                 raise Refused("limit: %r A is outside 0..%r A (the configured limit)" % (x, hard.limit[i]))
             if x < ctl.margin_a:
@@ -141,7 +202,7 @@ def apply(cmd, ctl, hard, overrides):
         ctl.limit_a = list(vals)
         overrides["limit"] = list(vals)
     elif name == "set_margin":
-        x = _number(cmd["margin"], "margin")
+        x = number(cmd["margin"], "margin")
         if not hard.margin <= x <= min(ctl.limit_a):
             raise Refused("margin: %r A is outside %r..%r A" % (x, hard.margin, min(ctl.limit_a)))
         ctl.margin_a = x
@@ -170,7 +231,7 @@ def apply(cmd, ctl, hard, overrides):
         overrides.setdefault("priority", {})[ch.id] = x
 
 
-def restore(overrides, ctl, hard):
+def restore(overrides, ctl, hard, grd=None):
     """Re-apply saved overrides at boot; any that no longer fits is dropped."""
     kept = {}
     cmds = []
@@ -190,15 +251,19 @@ def restore(overrides, ctl, hard):
         for cid, paused in section.items():
             if isinstance(paused, bool):
                 cmds.append({"cmd": "pause" if paused else "resume", "charger": cid})
+    section = overrides.get("profiles")
+    if isinstance(section, dict) and grd is not None:
+        for date, hourly in section.items():
+            cmds.append({"cmd": "profile", "date": date, "hourly": hourly})
     for cmd in cmds:
         try:
-            apply(cmd, ctl, hard, kept)
+            apply(cmd, ctl, hard, kept, grd)
         except (Refused, KeyError, TypeError, AttributeError, ValueError):
             pass
     return kept
 
 
-def handle(payload, ctl, hard, overrides):
+def handle(payload, ctl, hard, overrides, grd=None, now=0):
     """(reply dict, the applied command or None) for one command payload.
     Every reply carries the command's id when it had a usable one."""
     try:
@@ -212,7 +277,7 @@ def handle(payload, ctl, hard, overrides):
     if "id" in cmd:
         reply["id"] = cmd["id"]
     try:
-        apply(cmd, ctl, hard, overrides)
+        apply(cmd, ctl, hard, overrides, grd, now)
     except Refused as e:
         reply["ok"] = False
         reply["error"] = e.args[0]

@@ -8,7 +8,10 @@ Every error names the key it is about; nothing is half-applied: the caller
 keeps the old configuration (or the safe state) when validate raises.
 """
 
-SITE_KEYS = ("phases", "voltage", "limit", "margin", "fallback", "circuits", "design_load")
+SITE_KEYS = ("phases", "voltage", "limit", "margin", "fallback", "circuits", "design_load", "demand_cap_a")
+GRID_KEYS = ("topic", "failsafe_a", "failsafe_s", "contact_limit_a", "schedule")
+SCHEDULE_KEYS = ("utc_offset_min", "dst", "hourly", "windows")
+WINDOW_KEYS = ("days", "from", "to", "ev_max_a")
 CIRCUIT_KEYS = ("id", "limit", "parent")
 CHARGER_KEYS = ("id", "phases", "circuit", "min", "max", "priority", "floor", "ventilation")
 MQTT_KEYS = ("host", "port", "user", "password", "hub_id", "keepalive", "telemetry_ms", "ping_ms", "tls",
@@ -82,6 +85,8 @@ def validate_site(site):
         raise ConfigError("site.limit: missing")
     limit = _per_phase(site["limit"], len(phases), "site.limit", 1, 10000)
     margin = _num(site.get("margin", 0), "site.margin", 0, min(limit))
+    if "demand_cap_a" in site:
+        _per_phase(site["demand_cap_a"], len(phases), "site.demand_cap_a", 1, 10000)
     if "fallback" in site:
         fb = _per_phase(site["fallback"], len(phases), "site.fallback", 0, 10000)
         for i, (f, l) in enumerate(zip(fb, limit)):
@@ -197,7 +202,7 @@ def max_evse(breaker_a):
 
 def validate(cfg):
     """Check a whole configuration dict; returns it, or raises ConfigError."""
-    _keys(cfg, ("site", "chargers", "control", "mqtt", "ntp"), "config")
+    _keys(cfg, ("site", "chargers", "control", "mqtt", "ntp", "grid"), "config")
     if "site" not in cfg:
         raise ConfigError("site: missing")
     ids = validate_site(cfg["site"])
@@ -212,7 +217,62 @@ def validate(cfg):
         validate_mqtt(cfg["mqtt"])
     if "ntp" in cfg:
         validate_ntp(cfg["ntp"])
+    if "grid" in cfg:
+        validate_grid(cfg["grid"], len(cfg["site"]["phases"]))
     return cfg
+
+
+def _limits(v, n, where, none_ok=False):
+    """A limit in A (0 allowed: pause every EV), or one per phase; None where allowed."""
+    if v is None and none_ok:
+        return None
+    return _per_phase(v, n, where, 0, 10000)
+
+
+def validate_grid(g, nph):
+    """The limits from outside (firmware/grid.py): all lower the site limit."""
+    import grid
+    _keys(g, GRID_KEYS, "grid")
+    if not isinstance(g.get("topic", False), bool):
+        raise ConfigError("grid.topic: true or false")
+    if g.get("topic") and ("failsafe_a" not in g or "failsafe_s" not in g):
+        raise ConfigError("grid: a watched topic needs failsafe_a and failsafe_s (what holds when its sender goes silent)")
+    if "failsafe_a" in g:
+        _limits(g["failsafe_a"], nph, "grid.failsafe_a")
+    _num(g.get("failsafe_s", 0), "grid.failsafe_s", 0, grid.MAX_FOR_S)
+    if "contact_limit_a" in g:
+        _limits(g["contact_limit_a"], nph, "grid.contact_limit_a")
+    sc = g.get("schedule", {})
+    _keys(sc, SCHEDULE_KEYS, "grid.schedule")
+    _num(sc.get("utc_offset_min", 0), "grid.schedule.utc_offset_min", -720, 840, True)
+    if sc.get("dst", "none") not in ("none", "us", "eu"):
+        raise ConfigError("grid.schedule.dst: \"none\", \"us\" or \"eu\"")
+    if "hourly" in sc:
+        validate_hourly(sc["hourly"], nph, "grid.schedule.hourly")
+    windows = sc.get("windows", [])
+    if not isinstance(windows, list):
+        raise ConfigError("grid.schedule.windows: expected a list")
+    for i, w in enumerate(windows):
+        where = "grid.schedule.windows[%d]" % i
+        _keys(w, WINDOW_KEYS, where)
+        for k in WINDOW_KEYS:
+            if k not in w:
+                raise ConfigError("%s.%s: missing" % (where, k))
+        try:
+            grid.parse_days(w["days"])
+            for k in ("from", "to"):
+                grid.parse_hhmm(w[k])
+        except ValueError as e:
+            raise ConfigError("%s: %s" % (where, e))
+        _limits(w["ev_max_a"], nph, where + ".ev_max_a")
+
+
+def validate_hourly(hourly, nph, where):
+    """24 limits, one an hour from local midnight: A, one per phase, or null (none)."""
+    if not isinstance(hourly, list) or len(hourly) != 24:
+        raise ConfigError("%s: 24 limits, one an hour (null: none)" % where)
+    for h, v in enumerate(hourly):
+        _limits(v, nph, "%s[%d]" % (where, h), True)
 
 
 def validate_ntp(host):

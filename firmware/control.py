@@ -87,7 +87,13 @@ class Controller:
         s = site_cfg
         self.phase_names = list(s["phases"])
         nph = len(self.phase_names)
-        self.limit_a = _per_phase(s["limit"], nph)
+        self.limit_a = _per_phase(s["limit"], nph)   # the site's: config.json, or lower by set_limit
+        # Limits from outside (grid.Grid, each period): a lower site limit per
+        # phase (None: none), and a cap on what the EVs together may use
+        # (a time-of-use window). eff_a: the limit in force this period.
+        self.cap_a = [None] * nph  # type: list
+        self.ev_cap_a = [None] * nph  # type: list
+        self.eff_a = list(self.limit_a)
         self.margin_a = s.get("margin", 0)
         # None: the default, half of what limit - margin leaves, as they are now
         self.fallback_cfg = _per_phase(s["fallback"], nph) if "fallback" in s else None
@@ -152,8 +158,13 @@ class Controller:
         """Per phase, what the chargers may use together while its CT is lost."""
         return [self._fallback(p) for p in range(len(self.limit_a))]
 
+    def _limit(self, p):
+        """Phase p's limit in force: the site's, or an outside one where lower."""
+        c, lim = self.cap_a[p], self.limit_a[p]
+        return c if c is not None and c < lim else lim
+
     def _fallback(self, p):
-        top = self.limit_a[p] - self.margin_a
+        top = self._limit(p) - self.margin_a
         fb = self.fallback_cfg[p] if self.fallback_cfg is not None else top // 2
         return max(0, min(fb, top))   # never more than limit - margin, as it is now
 
@@ -240,7 +251,7 @@ class Controller:
         top = m - (int(lo_ev * 100) if lo_ev else 0)           # (int() rounds the EVs down)
         bottom = m - (hi_ev * 100 if isinstance(hi_ev, int) else int(abs(hi_ev) * 100))
         est = self.nonev[p]
-        if est is None or m > self.limit_a[p] * 100 + slack:
+        if est is None or m > self.eff_a[p] * 100 + slack:
             est = top            # over the limit (or nothing known): a cut that is enough at once
         else:
             e = int(est * 100)
@@ -274,6 +285,7 @@ class Controller:
         self.last_ms = now
         # 1. health (measurement and plausibility), with hold-off on the way back
         for p in range(site.nph):
+            self.eff_a[p] = self._limit(p)
             good = phase_ok[p]
             self.implausible[p] = good and not self._plausible(p, phase_a[p], states, draws, now)
             good = good and not self.implausible[p]
@@ -286,16 +298,19 @@ class Controller:
                 if self._since(now, self.healthy_since[p]) >= cfg["holdoff_ms"]:
                     self.phase_fault[p] = False
             # 2. what is free
-            top = self.limit_a[p] - self.margin_a
+            top = self.eff_a[p] - self.margin_a
             if good:
                 self.nonev[p] = self._estimate(p, phase_a[p], states, draws, now)
             est = self.nonev[p]
+            cap = self.ev_cap_a[p]   # a time-of-use window: what the EVs may use together
             if self.phase_fault[p]:
                 fb = self._fallback(p)
                 a = fb if est is None else min(fb, top - est)
-                self.avail[p] = float(a)
+                self.avail[p] = float(a if cap is None or a < cap else cap)
             else:
                 a = top - est
+                if cap is not None and a > cap:
+                    a = cap
                 if a < self.avail[p] or a > self.avail[p] + 1.0:
                     self.avail[p] = a
         self.mode = FALLBACK if True in self.phase_fault else NORMAL

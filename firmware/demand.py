@@ -47,12 +47,15 @@ class Demand:
         self.last = None
         self.count = 0        # intervals finished since boot
 
-    def start(self, t_s):
-        """Set the log's clock (seconds): intervals end on its multiples of the interval."""
+    def start(self, t_s, keep=False):
+        """Set the log's clock (seconds): intervals end on its multiples of the
+        interval. keep: the sums so far stay in the interval now running (the
+        clock became known mid-interval: its mean may count a little more)."""
         iv = self.interval_ms // 1000
         self.begin_s = t_s - t_s % iv
         self.pos_ms = (t_s % iv) * 1000
-        self._reset()
+        if not keep:
+            self._reset()
 
     def _reset(self):
         n = self.nph

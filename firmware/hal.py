@@ -125,6 +125,24 @@ def make_readback(board, machine, ticks_diff, i2c=None):
                              level, ticks_diff)
 
 
+def make_contact(board, machine, cfg):
+    """The dry contact's reader (1 closed, 0 open) where the config applies a
+    limit while it is closed (grid.contact_limit_a), else None. board["inputs"]:
+    {"dr": {"pin": N}}: the contact between the pin and GND, the pin pulled
+    up (a broken wire reads open: the utility's relay is supervised by its
+    own side; a pin that cannot be read or chatters is taken as closed)."""
+    if "contact_limit_a" not in (cfg.get("grid") or {}):
+        return None
+    spec = (board.get("inputs") or {}).get("dr")
+    if spec is None:
+        raise ValueError("grid.contact_limit_a: board %s has no dry-contact input (inputs.dr)" % board["name"])
+    pin = machine.Pin(spec["pin"], machine.Pin.IN, machine.Pin.PULL_UP)
+
+    def read():
+        return 1 if pin.value() == 0 else 0
+    return read
+
+
 def make_sampler(board):
     backend = board["adc"]["backend"]
     if backend not in _BACKENDS:

@@ -12,6 +12,7 @@ every pilot safe before anything else, in __init__ and in main).
 import ct
 import control
 import demand
+import grid
 import hal
 import health
 import pilot
@@ -68,7 +69,7 @@ def _kind(duty):
 
 
 class Hub:
-    def __init__(self, board, cfg, adc, pilots, ticks_diff, readback=None, wdt=None):
+    def __init__(self, board, cfg, adc, pilots, ticks_diff, readback=None, wdt=None, contact=None):
         safe_all(pilots)
         self.pilots = pilots
         # PCA9685 channels come in banks that fail (/OE high: all at -12 V) and
@@ -127,6 +128,14 @@ class Hub:
                           for c, k in zip(self.charger_ch, self.pw_charger)]
         nph = len(site["phases"])
         self.demand = demand.Demand(nph)   # 15-minute demand, per phase
+        # limits from outside (grid signals, the dry contact, schedules, the
+        # demand cap): the controller takes them each period
+        self.grid = grid.Grid(cfg, ticks_diff)
+        self.ctl.cap_a = self.grid.limit_a
+        self.ctl.ev_cap_a = self.grid.ev_cap_a
+        self.contact = contact       # the dry contact's reader: 1 closed, 0 open (None: not wired)
+        self.wall_s = grid.no_clock      # Unix seconds (0: unknown); Services gives its own
+        self.now = 0                 # the last period's ticks
         # per phase, reused every period (the lists step returns: read them before the next step)
         self.phase_a = [0.0] * nph
         self.phase_ok = [False] * nph
@@ -184,6 +193,18 @@ class Hub:
                      for c in self.charger_ch]
         self.draws = draws
         ctl = self.ctl
+        self.now = now
+        g = self.grid
+        if self.contact is not None:
+            try:
+                r = self.contact()
+            except OSError:    # an input behind a bus that hangs: unreadable
+                r = None
+            g.contact(r, now)
+        src = g.source
+        g.update(now, self.wall_s(), ctl.limit_a, self.demand)
+        if g.source != src:
+            self.event(now, "limit %s" % g.source)
         offers = ctl.step(now, phase_a, phase_ok, states, draws)
         for i in range(len(offers)):
             amps = offers[i]

@@ -113,7 +113,8 @@ class Boot:
                 time.sleep_ms(SETTLE_MS)
                 self.readback.calibrate()     # every pilot is at +12 V until the first step
             self.hub = hub.Hub(self.board, cfg, hal.make_sampler(self.board), self.pilots,
-                               time.ticks_diff, readback=self.readback, wdt=self.wdt)
+                               time.ticks_diff, readback=self.readback, wdt=self.wdt,
+                               contact=hal.make_contact(self.board, self.machine, cfg))
             self.period_ms = self.hub.period_ms
             gc.collect()
             import services

@@ -89,7 +89,7 @@ class _SocketModule:
 
 
 class Link:
-    def __init__(self, cfg, hub_id, on_cmd, clock, timeout_ms=150):
+    def __init__(self, cfg, hub_id, on_cmd, clock, timeout_ms=150, on_grid=None):
         self.host = cfg.get("host", "127.0.0.1")
         self.port = cfg.get("port", 8883 if cfg.get("tls") else 1883)
         self.user = cfg.get("user")
@@ -120,6 +120,9 @@ class Link:
         self.received = 0
         self.status_topic = telemetry.topic(hub_id, "status")
         self.cmd_topic = telemetry.topic(hub_id, "cmd")
+        # an aggregator's limit, retained on its own topic (no reply: it is not a command)
+        self.on_grid = on_grid
+        self.grid_topic = telemetry.topic(hub_id, "grid_limit").encode() if on_grid else None
 
     # -- connection ---------------------------------------------------------
     def _resolve(self):
@@ -142,6 +145,8 @@ class Link:
         self.client = c
         c.connect()
         c.subscribe(self.cmd_topic)
+        if self.grid_topic:
+            c.subscribe(self.grid_topic)
         c.publish(self.status_topic, b"online", retain=True)
         for t, p in discovery():
             c.publish(t, p, retain=True)
@@ -166,6 +171,9 @@ class Link:
 
     def _msg(self, topic, msg):
         self.received += 1
+        if self.grid_topic is not None and topic == self.grid_topic:
+            self.on_grid(msg)
+            return
         reply = self.on_cmd(msg)
         self.outbox.append((telemetry.topic(self.hub_id, "cmd/result"), json.dumps(reply), False))
 

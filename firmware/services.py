@@ -37,7 +37,7 @@ class Services:
         self.volts = [config.charger_volts(cfg["site"], len(c.phases)) for c in hub.ctl.site.chargers]
         self.capture_dir = capture_dir
         self.hard = commands.Hard(cfg)
-        self.overrides = commands.restore(store.load_json(state_path, {}) or {}, hub.ctl, self.hard)
+        self.overrides = commands.restore(store.load_json(state_path, {}) or {}, hub.ctl, self.hard, hub.grid)
         # the point of common coupling's import and export per phase, where a
         # voltage reference gives power a sign
         self.pcc = [p for p in range(len(hub.pw_phase)) if hub.pw_phase[p] is not None]
@@ -51,7 +51,8 @@ class Services:
         self.link = None
         if mq:
             try:
-                self.link = mqttlink.Link(mq, self.hub_id, self.command, clock)
+                self.link = mqttlink.Link(mq, self.hub_id, self.command, clock,
+                                          on_grid=self.grid_message if hub.grid.topic else None)
             except OSError as e:   # e.g. the CA file is missing: no MQTT, control goes on
                 print("almhub: mqtt: %s (no MQTT)" % e)
         self.ntp = None
@@ -80,6 +81,8 @@ class Services:
         self.logged = hub.logged
         self.captures = _last_capture(capture_dir)   # numbering goes on across reboots
         self.capture_due = None
+        hub.wall_s = self.wall_s      # schedules need the wall clock
+        self.aligned = False          # the demand intervals not yet on the wall clock's quarter-hours
 
     def telemetry(self):
         self._flush()      # kWh as of now
@@ -93,7 +96,8 @@ class Services:
         return telemetry.discovery(self.hub_id, self.hub)
 
     def command(self, payload):
-        reply, cmd = commands.handle(payload, self.hub.ctl, self.hard, self.overrides)
+        reply, cmd = commands.handle(payload, self.hub.ctl, self.hard, self.overrides, self.hub.grid,
+                                     self.clock.ticks_ms())
         if cmd is None:
             return reply
         name = cmd["cmd"]
@@ -120,6 +124,29 @@ class Services:
                 reply["warning"] = "not saved: %s" % e
             self.hub.event(self.clock.ticks_ms(), "command %s" % name)
         return reply
+
+    def grid_message(self, payload):
+        """A message on almhub/<id>/grid_limit (the aggregator's, retained):
+        {"limit": A or [A per phase], "for_s": S, "ts": a number that grows
+        with every message (optional)}. A refresh extends the limit; a bad
+        message changes nothing and is said on the event topic."""
+        now = self.clock.ticks_ms()
+        try:
+            cmd = commands.parse_object(payload, ("limit", "for_s", "ts"), ("limit", "for_s"))
+            ts = cmd.get("ts")
+            if ts is not None and not 0 <= commands.number(ts, "ts") <= 1e12:
+                raise commands.Refused("ts: 0..1e12")
+            vals, for_s = commands.grid_limit(cmd, len(self.phases))
+        except commands.Refused as e:
+            self.hub.event(now, "grid_limit refused: %s" % e.args[0])
+            return
+        w = self.wall_s()
+        if ts is not None and w and ts >= _WALL_VALID:    # ts is the time it was sent: what is left
+            for_s = ts + for_s - w
+            if for_s <= 0:
+                self.hub.event(now, "grid_limit expired (sent %d s ago)" % (w - ts))
+                return
+        self.hub.grid.signal(vals, for_s, now, True, ts)   # False: no newer than the last (a retained copy)
 
     def _energy(self, now):
         if self.last is not None:
@@ -230,6 +257,11 @@ class Services:
     def period(self, now):
         if self.ntp is not None:
             self.ntp.service(now)
+        if not self.aligned:
+            w = self.wall_s()
+            if w:     # quarter-hours on the clock (a utility's), the interval's sums kept
+                self.hub.demand.start(w, keep=True)
+                self.aligned = True
         self._energy(now)
         hub = self.hub
         closed = self.sessions.update(now, self.clock.ticks_diff, hub.states, hub.draws, hub.ctl.offer,

@@ -21,7 +21,7 @@ import outputs
 import pilot
 import simadc
 
-_EVENT_KINDS = ("load", "plug", "unplug", "sensor", "cmd")
+_EVENT_KINDS = ("load", "plug", "unplug", "sensor", "cmd", "contact", "grid_msg")
 _FAULTS = ("open", "shorted", "stuck", "saturated", "bias", "slipped")
 # the pilot's high level a car's state shows (IEC 61851-1 Table A.4), in mV
 _LEVEL_MV = {"A": 12000, "B": 9000, "C": 6000}
@@ -156,7 +156,8 @@ def _check_events(sc):
             raise config.ConfigError(w + ": needs exactly one of " + ", ".join(_EVENT_KINDS))
         kind = kinds[0]
         allowed = {"load": ("t", "load"), "plug": ("t", "plug", "ev_max", "kwh", "delay"),
-                   "unplug": ("t", "unplug"), "sensor": ("t", "sensor", "fault"), "cmd": ("t", "cmd")}[kind]
+                   "unplug": ("t", "unplug"), "sensor": ("t", "sensor", "fault"), "cmd": ("t", "cmd"),
+                   "contact": ("t", "contact"), "grid_msg": ("t", "grid_msg")}[kind]
         config._keys(e, allowed, w)
         if kind == "load":
             config._keys(e["load"], phases, w + ".load")
@@ -169,9 +170,13 @@ def _check_events(sc):
                 config._num(e.get("ev_max", 32), w + ".ev_max", 0, 80)
                 config._num(e.get("kwh", 50), w + ".kwh", 0, 1000)
                 config._num(e.get("delay", 2), w + ".delay", 0, 5)
-        elif kind == "cmd":
-            if not isinstance(e["cmd"], dict):
-                raise config.ConfigError(w + ".cmd: expected a command object (as on the cmd topic)")
+        elif kind in ("cmd", "grid_msg"):
+            if not isinstance(e[kind], dict):
+                raise config.ConfigError("%s.%s: expected an object (as on the %s topic)" % (
+                    w, kind, "cmd" if kind == "cmd" else "grid_limit"))
+        elif kind == "contact":
+            if e["contact"] not in (True, False, None):
+                raise config.ConfigError(w + ".contact: true (closed), false (open) or null (unreadable)")
         else:
             if e["sensor"] not in phases:
                 raise config.ConfigError("%s.sensor: %r is not a phase" % (w, e["sensor"]))
@@ -183,7 +188,9 @@ def _check_events(sc):
 def check(sc):
     """Validate a scenario dict; returns (config, events sorted by time)."""
     config._keys(sc, ("duration", "mains_hz", "voltage", "site", "chargers", "control", "events", "mqtt",
-                      "readback", "charger_cts", "vt"), "scenario")
+                      "readback", "charger_cts", "vt", "grid", "clock"), "scenario")
+    if "clock" in sc:
+        clock_s(sc["clock"])
     for k, dflt in (("readback", True), ("charger_cts", False), ("vt", False)):
         if not isinstance(sc.get(k, dflt), bool):
             raise config.ConfigError("%s: true or false" % k)
@@ -195,10 +202,29 @@ def check(sc):
     if "voltage" in sc and isinstance(site, dict) and "voltage" not in site:
         site = dict(site, voltage=sc["voltage"])    # the scenario's voltage, as before site.voltage
     cfg = {"site": site, "chargers": sc.get("chargers", []), "control": sc.get("control", {})}
-    if "mqtt" in sc:
-        cfg["mqtt"] = sc["mqtt"]
+    for k in ("mqtt", "grid"):
+        if k in sc:
+            cfg[k] = sc[k]
     cfg = config.validate(cfg)
     return cfg, _check_events(sc)
+
+
+def clock_s(v):
+    """Unix seconds of a scenario's "clock": "YYYY-MM-DDTHH:MM:SS" (UTC)."""
+    import grid
+    if not isinstance(v, str) or len(v) != 19 or v[10] != "T":
+        raise config.ConfigError("clock: \"YYYY-MM-DDTHH:MM:SS\" (UTC), got %r" % (v,))
+    try:
+        day = grid.parse_date(v[:10])
+        hms = v[11:].split(":")
+        if len(hms) != 3 or not all(len(x) == 2 and x.isdigit() for x in hms):
+            raise ValueError("a time as HH:MM:SS")
+        h, m, sec = int(hms[0]), int(hms[1]), int(hms[2])
+        if h > 23 or m > 59 or sec > 59:
+            raise ValueError("a time as HH:MM:SS")
+    except ValueError as e:
+        raise config.ConfigError("clock: %s" % e)
+    return day * 86400 + h * 3600 + m * 60 + sec
 
 
 def board_for(cfg, mains_hz, charger_cts=False, vt=False):
@@ -249,8 +275,6 @@ class Sim:
             for k in flip:
                 cl[k] = simadc.Clamp(0.0, opposite, hz, a_per_count=cl[k].a_per_count)
         self.phases = site["phases"]
-        limit = site["limit"]
-        self.limit = limit if isinstance(limit, list) else [limit] * len(self.phases)
         chs = self.cfg["chargers"]
         self.ids = [c["id"] for c in chs]
         self.ch_phases = [[self.phases.index(p) for p in c.get("phases", self.phases[:1])] for c in chs]
@@ -260,8 +284,16 @@ class Sim:
         self.lines = Lines(len(self.phases), self.ch_phases)
         self.pilots = [outputs.SimPilot() for _ in chs]
         self.readback = sc.get("readback", True)
+        self.contact = 0      # the dry contact: 1 closed, 0 open, None unreadable
+        wired = "grid" in self.cfg and "contact_limit_a" in self.cfg["grid"]
         self.hub = hub.Hub(board, self.cfg, self.adc, self.pilots, _ticks_diff,
-                           Readback(self.evs, self.pilots) if self.readback else None)
+                           Readback(self.evs, self.pilots) if self.readback else None,
+                           contact=self.read_contact if wired else None)
+        self.wall0 = clock_s(sc["clock"]) if "clock" in sc else 0
+        self.now = 0
+        if self.wall0:
+            self.hub.wall_s = self.wall_s
+            self.hub.demand.start(self.wall0)    # quarter-hours on the clock, as Services does
         self.hard = commands.Hard(self.cfg)
         self.overrides = {}
         self.period_ms = self.hub.period_ms
@@ -269,6 +301,14 @@ class Sim:
         self.next_event = 0
         self.seen = 0         # hub log entries already put in a record
         self.demand_seen = 0  # demand intervals already put in a record
+
+    def read_contact(self):
+        if self.contact is None:
+            raise OSError(5)      # EIO: an input that cannot be read
+        return self.contact
+
+    def wall_s(self):
+        return self.wall0 + self.now // 1000
 
     def _apply_events(self, now):
         while self.next_event < len(self.events) and self.events[self.next_event]["t"] * 1000 <= now:
@@ -283,13 +323,29 @@ class Sim:
             elif "unplug" in e:
                 self.evs[self.ids.index(e["unplug"])].unplug()
             elif "cmd" in e:
-                reply, _ = commands.handle(json.dumps(e["cmd"]), self.hub.ctl, self.hard, self.overrides)
+                reply, _ = commands.handle(json.dumps(e["cmd"]), self.hub.ctl, self.hard, self.overrides,
+                                           self.hub.grid, now)
                 print(json.dumps(reply), file=sys.stderr)
+            elif "grid_msg" in e:
+                self.grid_msg(e["grid_msg"], now)
+            elif "contact" in e:
+                self.contact = None if e["contact"] is None else int(e["contact"])
             else:
                 self.adc.clamps[self.phases.index(e["sensor"])].fault = e.get("fault")
 
+    def grid_msg(self, msg, now):
+        """An aggregator's message on the grid_limit topic, as Services takes it."""
+        try:
+            m = commands.parse_object(json.dumps(msg), ("limit", "for_s", "ts"), ("limit", "for_s"))
+            vals, for_s = commands.grid_limit(m, len(self.phases))
+        except commands.Refused as e:
+            print(json.dumps({"grid_limit": "refused", "error": e.args[0]}), file=sys.stderr)
+            return
+        self.hub.grid.signal(vals, for_s, now, True, m.get("ts"))
+
     def step(self, now):
         """One period at `now`: the world moves, then the hub measures and decides."""
+        self.now = now
         self._apply_events(now)
         for i, ev in enumerate(self.evs):
             ev.update(now, self.period_ms, self.volts[i])
@@ -309,7 +365,7 @@ class Sim:
         phases = {}
         for p, name in enumerate(self.phases):
             phases[name] = {"actual": round(actual[p], 2), "measured": round(measured[p], 2),
-                            "limit": self.limit[p]}
+                            "limit": self.hub.ctl.eff_a[p]}
             k = self.hub.pw_phase[p]
             if k is not None:
                 w = self.hub.power.w[k]
@@ -321,7 +377,8 @@ class Sim:
             chargers[cid] = {"offered": offers[i], "duty": self.pilots[i].permille / 10,
                              "draw": ev.draw, "state": states[i] if states and states[i] else "?",
                              "car": ev.state}
-        rec = {"t": now / 1000, "mode": self.hub.ctl.mode, "phases": phases, "chargers": chargers}
+        rec = {"t": now / 1000, "mode": self.hub.ctl.mode, "phases": phases, "chargers": chargers,
+               "limit": dict(zip(self.phases, self.hub.ctl.eff_a)), "limit_source": self.hub.grid.source}
         log = self.hub.log
         new = [[t / 1000, text] for t, text in log[len(log) - (self.hub.logged - self.seen):]]
         self.seen = self.hub.logged
@@ -353,8 +410,8 @@ class Sim:
         for p, name in enumerate(self.phases):
             faulted = self.adc.clamps[p].fault is not None
             # what the hub cannot help: the house alone over, or, blind, the house plus the fallback
-            if actual[p] > max(ctl.limit_a[p], self.load[p] + (fb[p] if faulted else 0)):
-                out.append([now / 1000, "phase", name, round(actual[p], 2), ctl.limit_a[p],
+            if actual[p] > max(ctl.eff_a[p], self.load[p] + (fb[p] if faulted else 0)):
+                out.append([now / 1000, "phase", name, round(actual[p], 2), ctl.eff_a[p],
                             round(self.load[p], 2), fb[p] if faulted else None])
         nph = site.nph
         for node in range(1, len(site.parent)):
@@ -388,9 +445,9 @@ class Sim:
             for k in site.cons[i]:
                 used[k] += o * self.lines.w[k % site.nph][i]
         for p in range(site.nph):
-            if abs(used[p]) > ctl.limit_a[p] - ctl.margin_a + 1e-6:
+            if abs(used[p]) > max(0, ctl.eff_a[p] - ctl.margin_a) + 1e-6:
                 return "%.1f A offered on %s, limit - margin %r" % (abs(used[p]), self.phases[p],
-                                                                    ctl.limit_a[p] - ctl.margin_a)
+                                                                    ctl.eff_a[p] - ctl.margin_a)
         for k in range(site.nph, site.ncons):
             if abs(used[k]) > site.limit_a[k // site.nph] + 1e-6:
                 return "%.1f A offered on circuit %s" % (abs(used[k]), site.circuit_ids[k // site.nph])

@@ -32,8 +32,10 @@ def state(hub_id, hub, energy, uptime_s, heap=None, clock=None):
     phases = {}
     for p, name in enumerate(ctl.phase_names):
         c = hub.phase_ch[p]
-        phases[name] = {"a": round(m.irms_a[c], 2), "limit": ctl.limit_a[p],
+        phases[name] = {"a": round(m.irms_a[c], 2), "limit": ctl.eff_a[p],
                         "avail": round(ctl.avail[p], 1), "sensor": hub.sensor(p)}
+        if ctl.ev_cap_a[p] is not None:      # a time-of-use window: what the EVs may use together
+            phases[name]["ev_cap"] = ctl.ev_cap_a[p]
         k = hub.pw_phase[p]
         if k is not None:   # a voltage reference: real power, signed (import > 0), and energy
             w = hub.power.w[k]
@@ -48,7 +50,16 @@ def state(hub_id, hub, energy, uptime_s, heap=None, clock=None):
                          "state": states[i] if i < len(states) and states[i] else "?",
                          "on": ctl.enabled[i], "kwh": _kwh(energy.wh[cid]) if energy else 0,
                          "energy": _energy_kind(hub, i)}
-    doc = {"t": uptime_s, "mode": ctl.mode, "margin": ctl.margin_a, "phases": phases, "chargers": chargers}
+    doc = {"t": uptime_s, "mode": ctl.mode, "margin": ctl.margin_a}
+    g = hub.grid
+    doc["limit_source"] = g.source
+    left = g.left_s(hub.now)
+    if left is not None:
+        doc["limit_left_s"] = left
+    if g.scheduled:
+        doc["schedule"] = "on" if g.schedule_on else "no clock"
+    doc["phases"] = phases
+    doc["chargers"] = chargers
     if hub.vt_ch:
         doc["v"] = dict((name, round(m.irms_a[c], 1) if m.status[c] == health.OK else None)
                         for name, c in zip(hub.vt_names, hub.vt_ch))
@@ -157,6 +168,17 @@ class Writer:
         self.put(b', "mode": "normal"' if ctl.mode == "normal" else b', "mode": "fallback"')
         self.put(b', "margin": ')
         self.num(ctl.margin_a)
+        g = hub.grid
+        self.put(b', "limit_source": "')
+        self.name(g.source)
+        left = g.left_s(hub.now)
+        if left is not None:
+            self.put(b'", "limit_left_s": ')
+            self.int_(left)
+        else:
+            self.put(b'"')
+        if g.scheduled:
+            self.put(b', "schedule": "on"' if g.schedule_on else b', "schedule": "no clock"')
         self.put(b', "phases": {')
         for p in range(len(self.k_ph)):
             if p:
@@ -164,9 +186,12 @@ class Writer:
             self.put(self.k_ph[p])
             self.fixed(m.irms_a[hub.phase_ch[p]], 2)
             self.put(b', "limit": ')
-            self.num(ctl.limit_a[p])
+            self.num(ctl.eff_a[p])
             self.put(b', "avail": ')
             self.fixed(ctl.avail[p], 1)
+            if ctl.ev_cap_a[p] is not None:
+                self.put(b', "ev_cap": ')
+                self.num(ctl.ev_cap_a[p])
             self.put(b', "sensor": "')
             self.name(hub.sensor(p))
             self.put(b'"')

@@ -218,7 +218,7 @@ def heap():
         print("Heap of the firmware alone: esp32_devkitc, 30 pilots with read-back, 3 CTs at 4 kHz, MQTT,")
         print("  discovery, commands, energy, demand log; the site synthesised outside it (heap_mp.py);")
         print("  the smallest -X heapsize for %d simulated s (bisected), then %d s in an ESP32's %d KiB"
-              " (or 2 KiB over the smallest)" % (hour, day, ESP32_HEAP_KB))
+              " (or 2 KiB over the smallest);\n  in each run the connection is dropped 3 times and set up again" % (hour, day, ESP32_HEAP_KB))
         if not exe32:
             print("  (ALMHUB_MICROPYTHON32=/path/to/a 32-bit unix port adds the figure with a board's word size)")
         for label, exe, arch in builds:
@@ -245,8 +245,9 @@ def heap():
                 print("    the %d s run failed in %d KiB" % (day, day_kb))
                 continue
             print("    after %d s in %d KiB  peak allocated %.1f KiB, min free %.1f KiB, largest free block"
-                  " %.1f KiB (target >= 16 KB)" % (day, day_kb, res["peak_alloc"] / 1024, res["min_free"] / 1024,
-                                                  res["largest_free"] / 1024))
+                  " %.1f KiB (target >= 16 KB), %d connections" % (day, day_kb, res["peak_alloc"] / 1024,
+                                                                   res["min_free"] / 1024,
+                                                                   res["largest_free"] / 1024, res["connects"]))
             cnt = _heap_run(exe, path, 2048, port, hour, state, ca, count=True)
             if cnt:
                 print("    allocated per period   median ~%d B, max %d B   (target <= 1 KB; gc off around"
@@ -274,8 +275,8 @@ def heap():
                 print("    the %d s run failed in %d KiB" % (day, day_kb))
                 continue
             print("    after %d s in %d KiB (%d on a board)  largest free block %.1f KiB (target >= 16 KB), "
-                  "min free %.1f KiB" % (day, day_kb, day_kb - rom_kb, res["largest_free"] / 1024,
-                                         res["min_free"] / 1024))
+                  "min free %.1f KiB, %d TLS connections" % (day, day_kb, day_kb - rom_kb, res["largest_free"] / 1024,
+                                                            res["min_free"] / 1024, res["connects"]))
         print("  (an ESP32 without PSRAM leaves ~110 KB with Wi-Fi up; an RP2040 ~190 KiB)")
     finally:
         broker.stop()

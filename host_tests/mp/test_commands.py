@@ -63,7 +63,7 @@ def test_refusals_change_nothing():
         ('[1, 2]', "object"),
         ('not json', "not JSON"),
         ('', "not JSON"),
-        ('{"cmd": "set_limit", "limit": 30' + ' ' * 600 + '}', "over 512 bytes"),
+        ('{"cmd": "set_limit", "limit": 30' + ' ' * 1100 + '}', "over 1024 bytes"),
         (b'\xff\xfe\x00', "not JSON"),
         # exactly one JSON value or nothing: MicroPython's json.loads stops at a NUL
         (b'{"cmd": "set_limit", "limit": 20}\x00', "not JSON"),

@@ -15,7 +15,8 @@ and the world's per-period arithmetic is integers only. What the world keeps
 on the heap is printed (`world_bytes`) and is inside the heapsize measured.
 
 Prints one JSON line at the end: min free, the peak of gc.mem_alloc(), the
-largest free block after the run, and what MQTT did; with ALMHUB_COUNT=1,
+largest free block after the run, and what MQTT did (the connection is
+dropped three times a run, at each quarter, and set up again: TLS and all); with ALMHUB_COUNT=1,
 the bytes each period allocates (the hub's step and the services, with gc
 off around them: so in a heap large enough to hold a period's garbage). A
 MemoryError ends it with a traceback instead.
@@ -163,6 +164,7 @@ def main():
     most = 0
     t = 0
     period = h.period_ms
+    drop_ms = seconds * 1000 // 4    # the connection lost 3 times a run (Wi-Fi drops): TLS set up again
     while t <= seconds * 1000:
         clock.now = t
         # the world: cars come and go (every 10 minutes a few), follow their offer
@@ -181,6 +183,8 @@ def main():
             for i in range(p, N, 3):
                 s += draw[i]
             adc.set_amps(p, s)
+        if 0 < t < seconds * 1000 and t % drop_ms == 0 and sv.link and sv.link.sock:
+            sv.link.sock.close()     # the next period finds it closed, as after a drop
         if count:
             gc.collect()
             gc.disable()
@@ -207,7 +211,8 @@ def main():
     print(json.dumps({"ok": True, "min_free": low, "peak_alloc": peak - _base, "world_bytes": world, "rom_bytes": _rom,
                       "largest_free": biggest, "periods": t // period,
                       "alloc_per_period": {"median": median * 256 + 128, "max": most},
-                      "mqtt_up": bool(sv.link and sv.link.up), "telemetry": sv.link.published if sv.link else 0}))
+                      "mqtt_up": bool(sv.link and sv.link.up), "telemetry": sv.link.published if sv.link else 0,
+                      "connects": sv.link.connects if sv.link else 0}))
 
 
 main()

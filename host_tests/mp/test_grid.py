@@ -1,0 +1,205 @@
+"""grid: limits from outside (signals with expiry and failsafe, the dry
+contact, schedules by the wall clock, the 15-minute demand cap), each only
+lowering the site's limit."""
+import config
+import demand
+import grid
+from mpunit import eq, ok, raises
+
+BASE = [100, 100]
+
+
+def diff(a, b):
+    return a - b
+
+
+def make(g=None, site=None):
+    s = {"phases": ["L1", "L2"], "limit": 100}
+    s.update(site or {})
+    cfg = config.validate({"site": s, "grid": g or {}})
+    return grid.Grid(cfg, diff)
+
+
+def wall(s):
+    """Unix seconds of "YYYY-MM-DD HH:MM" (UTC)."""
+    return grid.parse_date(s[:10]) * 86400 + int(s[11:13]) * 3600 + int(s[14:16]) * 60
+
+
+def test_command_signal_lowers_then_ends_at_its_expiry():
+    g = make()
+    eq(g.update(0, 0, BASE), [None, None])
+    eq(g.source, grid.SITE)
+    g.signal([40, 60], 60, 1000, False)
+    eq(g.update(1000, 0, BASE), [40, 60])
+    eq(g.source, grid.COMMAND)
+    eq(g.left_s(31000), 30)
+    eq(g.update(60500, 0, BASE), [40, 60])
+    eq(g.update(61000, 0, BASE), [None, None], "ends at 60 s")
+    eq(g.source, grid.SITE)
+    eq(g.left_s(61000), None)
+
+
+def test_a_signal_above_the_site_limit_changes_nothing():
+    g = make()
+    g.signal([150, 150], 60, 0, False)
+    eq(g.update(0, 0, BASE), [150, 150])
+    eq(g.source, grid.SITE, "the site's 100 A is lower: in force")
+
+
+def test_topic_failsafe_at_boot_on_silence_and_refreshes():
+    g = make({"topic": True, "failsafe_a": 20, "failsafe_s": 300})
+    eq(g.update(0, 0, BASE), [20, 20], "at boot: what it was under is unknown")
+    eq(g.source, grid.FAILSAFE)
+    ok(g.signal(50, 60, 10000, True, ts=1))
+    eq(g.update(10000, 0, BASE), [50, 50])
+    eq(g.source, grid.GRID)
+    # a retained copy delivered again at a reconnect is no refresh
+    ok(not g.signal(50, 60, 40000, True, ts=1))
+    ok(g.signal(45, 60, 50000, True, ts=2))
+    eq(g.update(109500, 0, BASE), [45, 45])
+    # the sender goes silent: 60 s after its last refresh, the failsafe for 300 s
+    eq(g.update(110000, 0, BASE), [20, 20])
+    eq(g.source, grid.FAILSAFE)
+    eq(g.left_s(110000), 300)
+    eq(g.update(409500, 0, BASE), [20, 20])
+    eq(g.update(410000, 0, BASE), [None, None], "the failsafe has its end")
+    eq(g.source, grid.SITE)
+
+
+def test_a_command_neither_ends_the_topic_signal_nor_its_failsafe():
+    g = make({"topic": True, "failsafe_a": 20, "failsafe_s": 300})
+    g.update(0, 0, BASE)
+    g.signal(30, 10, 1000, False)      # a command while in the boot failsafe
+    eq(g.update(1000, 0, BASE), [20, 20])
+    eq(g.source, grid.FAILSAFE)
+    eq(g.update(12000, 0, BASE), [20, 20])
+
+
+def test_contact_debounced_and_taken_as_closed_when_unreadable_or_chattering():
+    g = make({"contact_limit_a": [10, 12]})
+    t = 0
+    for _ in range(3):
+        g.contact(0, t)
+        t += 500
+    eq(g.update(t, 0, BASE), [None, None])
+    g.contact(1, t)                      # closes: held 1 s before it counts
+    eq(g.update(t, 0, BASE), [None, None])
+    g.contact(1, t + 500)
+    eq(g.update(t + 500, 0, BASE), [None, None])
+    g.contact(1, t + 1000)
+    eq(g.update(t + 1000, 0, BASE), [10, 12])
+    eq(g.source, grid.CONTACT)
+    t += 1500
+    g.contact(0, t)
+    g.contact(0, t + 1000)
+    eq(g.update(t + 1000, 0, BASE), [None, None], "open again")
+    # unreadable: at once
+    t += 2000
+    g.contact(None, t)
+    eq(g.update(t, 0, BASE), [10, 12])
+    # readable and open again: believed after a steady minute
+    g.contact(0, t + 500)
+    eq(g.update(t + 30000, 0, BASE), [10, 12])
+    g.contact(0, t + 60500)
+    eq(g.update(t + 60500, 0, BASE), [None, None])
+    # chattering: more than 6 changes a minute is not a relay
+    t += 100000
+    for k in range(8):
+        g.contact(k % 2, t + k * 500)
+    eq(g.update(t + 4000, 0, BASE), [10, 12])
+    g.contact(0, t + 70000)
+    eq(g.update(t + 70000, 0, BASE), [10, 12], "steady only 66 s since its last change")
+
+
+def test_schedule_hourly_windows_and_no_clock():
+    g = make({"schedule": {"utc_offset_min": -300, "dst": "us",
+                           "hourly": [None] * 17 + [60, 60, 60, 60] + [None] * 3,
+                           "windows": [{"days": "mon-fri", "from": "16:00", "to": "21:00", "ev_max_a": 0},
+                                       {"days": ["sat", "sun"], "from": "22:00", "to": "06:00",
+                                        "ev_max_a": [32, 16]}]}})
+    eq(g.update(0, 0, BASE), [None, None], "no clock: nothing scheduled applies")
+    ok(not g.schedule_on)
+    eq(g.ev_cap_a, [None, None])
+    # Monday 2026-06-01 17:30 EDT = 21:30 UTC: the evening window (paused) and the 60 A hour
+    eq(g.update(0, wall("2026-06-01 21:30"), BASE), [60, 60])
+    ok(g.schedule_on)
+    eq(g.source, grid.SCHEDULE)
+    eq(g.ev_cap_a, [0, 0])
+    # the same UTC time in January is 16:30 EST: the window, not yet the 60 A hours
+    eq(g.update(0, wall("2026-01-05 21:30"), BASE), [None, None])
+    eq(g.ev_cap_a, [0, 0])
+    # Saturday 23:00 EDT, and Sunday 05:59 EDT: the overnight window
+    g.update(0, wall("2026-06-07 03:00"), BASE)
+    eq(g.ev_cap_a, [32, 16])
+    g.update(0, wall("2026-06-07 09:59"), BASE)
+    eq(g.ev_cap_a, [32, 16])
+    g.update(0, wall("2026-06-07 10:00"), BASE)
+    eq(g.ev_cap_a, [None, None])
+
+
+def test_day_ahead_profile_for_its_date_only():
+    g = make({"schedule": {"hourly": [80] * 24}})
+    day = grid.parse_date("2026-06-02")
+    g.profile(day, [None] * 7 + [[30, 40]] * 2 + [None] * 15)
+    eq(g.update(0, wall("2026-06-01 07:30"), BASE), [80, 80], "the day before: the config's")
+    eq(g.update(0, wall("2026-06-02 07:30"), BASE), [30, 40])
+    eq(g.update(0, wall("2026-06-02 09:00"), BASE), [None, None], "null: no limit that hour")
+    eq(g.update(0, wall("2026-06-03 07:30"), BASE), [80, 80])
+
+
+def test_dst_rules():
+    eq(grid.civil(grid._sunday(2026, 3, 2)), (2026, 3, 8))
+    eq(grid.civil(grid._sunday(2026, 11, 1)), (2026, 11, 1))
+    eq(grid.civil(grid._sunday(2026, 3, -1)), (2026, 3, 29))
+    eq(grid.civil(grid._sunday(2026, 10, -1)), (2026, 10, 25))
+    # US: 2 AM EST on 2026-03-08 (07:00 UTC) becomes 3 AM EDT
+    eq(grid.local_s(wall("2026-03-08 06:59"), -300, "us") % 86400 // 60, 60 + 59)
+    eq(grid.local_s(wall("2026-03-08 07:00"), -300, "us") % 86400 // 60, 3 * 60)
+    # and back at 2 AM EDT on 2026-11-01 (06:00 UTC)
+    eq(grid.local_s(wall("2026-11-01 05:59"), -300, "us") % 86400 // 60, 60 + 59)
+    eq(grid.local_s(wall("2026-11-01 06:00"), -300, "us") % 86400 // 60, 60)
+    # EU: 01:00 UTC on the last Sundays
+    eq(grid.local_s(wall("2026-03-29 01:00"), 60, "eu") % 86400 // 60, 3 * 60)
+    eq(grid.local_s(wall("2026-03-29 00:59"), 60, "eu") % 86400 // 60, 60 + 59)
+    eq(grid.local_s(wall("2026-10-25 01:00"), 60, "eu") % 86400 // 60, 2 * 60)
+
+
+def test_demand_cap_keeps_the_quarter_hour_mean_under_it():
+    g = make(site={"demand_cap_a": 40})
+    d = demand.Demand(2)
+    d.start(0)
+    t = 0
+    while t < 300000:               # 5 minutes at 70 A
+        d.add(t, [70.0, 10.0], [True, True], diff)
+        t += 500
+    lim = g.update(t, 0, BASE, d)
+    eq(g.source, grid.DEMAND)
+    # 600 s left: (40 * 900 - 70 * 299.5) / 600.5 A on L1, (40 * 900 - 10 * 299.5) / 600.5 on L2
+    ok(24.0 <= lim[0] <= 25.1, repr(lim))
+    ok(54.0 <= lim[1] <= 55.1, repr(lim))
+    # drawing that limit for the rest: the mean ends at the cap, not over it
+    a = lim[0]
+    while d.count == 0:
+        d.add(t, [a, 10.0], [True, True], diff)
+        t += 500
+        x = g.update(t, 0, BASE, d)[0]
+        a = a if x is None else x      # None: the interval's last second
+    ok(d.last[1][0] <= 40.0, repr(d.last))
+
+
+def test_config_refused_with_the_reason():
+    def bad(g, why):
+        e = raises(config.ConfigError, config.validate, {"site": {"phases": ["L1"], "limit": 100}, "grid": g})
+        ok(why in str(e), "%r: %s" % (g, e))
+    bad({"topic": True}, "needs failsafe_a and failsafe_s")
+    bad({"failsafe_s": 10 ** 6, "failsafe_a": 1}, "failsafe_s")
+    bad({"contact_limit_a": -1}, "contact_limit_a")
+    bad({"schedule": {"hourly": [10] * 23}}, "24 limits")
+    bad({"schedule": {"dst": "mars"}}, "dst")
+    bad({"schedule": {"windows": [{"days": "mon-fry", "from": "07:00", "to": "09:00", "ev_max_a": 0}]}}, "days")
+    bad({"schedule": {"windows": [{"days": "all", "from": "7:00", "to": "09:00", "ev_max_a": 0}]}}, "HH:MM")
+    bad({"schedule": {"windows": [{"days": "all", "from": "07:00", "to": "09:00"}]}}, "ev_max_a: missing")
+    bad({"shedule": {}}, "unknown key")
+    e = raises(config.ConfigError, config.validate, {"site": {"phases": ["L1"], "limit": 100,
+                                                              "demand_cap_a": 0}})
+    ok("demand_cap_a" in str(e))
