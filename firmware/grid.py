@@ -27,8 +27,8 @@ and as Unix seconds (wall_s, 0 when the hub has no wall clock).
   applies (`schedule_on` False): a wrong clock must not pause every car.
 - The demand cap keeps the mean of the current quarter-hour (hub.demand's
   interval, clock-aligned once the hub knows the time) under demand_cap_a:
-  the limit for the rest of the interval is what the cap leaves over what
-  the interval has used so far.
+  the limit is the cap itself, or less where the interval has already used
+  more than its share (the house rose): what the cap leaves for the rest.
 """
 
 SITE = "site"
@@ -298,6 +298,8 @@ class Grid:
         for p in range(self.nph):
             cap = self.demand_cap_a[p]
             x = (cap * (d.ok_ms[p] + rest) - d.amp_ms[p]) / rest
+            if x > cap:
+                x = cap     # steady at the cap, not a burst that spends the budget early
             out.append(int(x * 10) / 10 if x > 0 else 0)     # down to 0.1 A
         return out
 

@@ -334,7 +334,11 @@ class Sim:
                 self.adc.clamps[self.phases.index(e["sensor"])].fault = e.get("fault")
 
     def grid_msg(self, msg, now):
-        """An aggregator's message on the grid_limit topic, as Services takes it."""
+        """An aggregator's message on the grid_limit topic, as Services takes it
+        (a hub whose config does not watch the topic never sees one)."""
+        if not self.hub.grid.topic:
+            print(json.dumps({"grid_limit": "ignored", "error": "grid.topic is not on"}), file=sys.stderr)
+            return
         try:
             m = commands.parse_object(json.dumps(msg), ("limit", "for_s", "ts"), ("limit", "for_s"))
             vals, for_s = commands.grid_limit(m, len(self.phases))
@@ -379,6 +383,9 @@ class Sim:
                              "car": ev.state}
         rec = {"t": now / 1000, "mode": self.hub.ctl.mode, "phases": phases, "chargers": chargers,
                "limit": dict(zip(self.phases, self.hub.ctl.eff_a)), "limit_source": self.hub.grid.source}
+        g = self.hub.grid
+        if g.scheduled:
+            rec["schedule"] = "on" if g.schedule_on else "no clock"
         log = self.hub.log
         new = [[t / 1000, text] for t, text in log[len(log) - (self.hub.logged - self.seen):]]
         self.seen = self.hub.logged

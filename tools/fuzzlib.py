@@ -10,7 +10,10 @@ The generator (`scenarios()`, a Hypothesis strategy) draws sites of 1, 2
 chargers (line to neutral, across two lines, three-phase), boards with and
 without pilot read-back and with or without a CT per charger, and events:
 arrivals, departures, load steps (the house alone may go over the limit),
-every sensor fault, and commands (valid or not).
+every sensor fault, commands (valid or not), and limits from outside: an
+aggregator's grid_limit messages (and its failsafe when they stop, and at
+boot), grid_limit commands, a dry contact that closes, opens or cannot be
+read.
 
 The invariant (README, "Load management"), checked on the simulator's truth
 (`actual`, what the clamps would read with perfect sensors), never on what
@@ -58,10 +61,23 @@ def run(scenarios, timeout=1800):
 
 
 def _excuses(sc):
-    """(time, window extra) of everything the hub did not cause."""
+    """(time, window extra) of everything the hub did not cause: events, and
+    the limits from outside that lower it at their own times (a contact
+    after its debounce, a topic's signal ending in the failsafe)."""
     ev = [(0.0, 5.0)]   # boot: cars may be plugged from the start
     for e in sc.get("events", []):
-        ev.append((float(e["t"]), 5.0 if "plug" in e else 0.0))
+        t = float(e["t"])
+        ev.append((t, 5.0 if "plug" in e else 1.5 if "contact" in e else 0.0))
+        if "grid_msg" in e and isinstance(e["grid_msg"].get("for_s"), (int, float)):
+            ev.append((t + e["grid_msg"]["for_s"], 0.0))
+        if isinstance(e.get("cmd"), dict) and isinstance(e["cmd"].get("for_s"), (int, float)):
+            ev.append((t + e["cmd"]["for_s"], 0.0))
+    if sc.get("clock") and (sc.get("grid") or {}).get("schedule"):
+        import calendar
+        import time
+        # a schedule changes on the wall clock's minutes (hours, windows' HH:MM)
+        wall0 = calendar.timegm(time.strptime(sc["clock"], "%Y-%m-%dT%H:%M:%S"))
+        ev += [(float(t), 0.0) for t in range(-(wall0 % 60) % 60, int(sc["duration"]) + 1, 60)]
     return ev
 
 
@@ -158,7 +174,8 @@ def scenarios(draw, max_chargers=30, duration=240):
     t_of = st.integers(0, duration * 2).map(lambda x: x / 2.0)
     for _ in range(draw(st.integers(0, 40))):
         t = draw(t_of)
-        kind = draw(st.sampled_from(["plug", "plug", "plug", "unplug", "load", "load", "sensor", "cmd"]))
+        kind = draw(st.sampled_from(["plug", "plug", "plug", "unplug", "load", "load", "sensor", "cmd",
+                                     "grid_msg", "contact"]))
         if kind == "plug":
             events.append({"t": t, "plug": draw(st.sampled_from(ids)), "ev_max": draw(st.integers(6, 32)),
                            "kwh": draw(st.sampled_from([0.05, 0.5, 5, 50])), "delay": draw(st.integers(0, 5))})
@@ -171,12 +188,28 @@ def scenarios(draw, max_chargers=30, duration=240):
             p = draw(st.sampled_from(phases))
             events.append({"t": t, "sensor": p, "fault": draw(st.sampled_from(FAULTS))})
             events.append({"t": min(duration, t + draw(st.integers(1, 90))), "sensor": p, "fault": None})
+        elif kind == "grid_msg":      # the aggregator's topic (its failsafe when it goes silent)
+            events.append({"t": t, "grid_msg": {"limit": draw(_grid_limits(limits)),
+                                                "for_s": draw(st.integers(1, 120))}})
+        elif kind == "contact":
+            events.append({"t": t, "contact": draw(st.sampled_from([True, False, None]))})
         else:
             events.append({"t": t, "cmd": draw(_commands(ids, limits, margin))})
     control = {"holdoff_ms": draw(st.sampled_from([0, 5000, 30000]))}
-    return {"duration": duration, "mains_hz": draw(st.sampled_from([50, 60])),
-            "readback": draw(st.booleans()), "charger_cts": draw(st.integers(0, 3)) == 0,
-            "site": site, "chargers": chargers, "control": control, "events": events}
+    sc = {"duration": duration, "mains_hz": draw(st.sampled_from([50, 60])),
+          "readback": draw(st.booleans()), "charger_cts": draw(st.integers(0, 3)) == 0,
+          "site": site, "chargers": chargers, "control": control, "events": events}
+    if any("grid_msg" in e or "contact" in e for e in events):
+        # watched (the failsafe at boot too) or not; a contact wired
+        sc["grid"] = {"topic": draw(st.booleans()), "failsafe_a": draw(st.integers(0, max(limits))),
+                      "failsafe_s": draw(st.integers(0, 120)), "contact_limit_a": draw(st.integers(0, max(limits)))}
+    return sc
+
+
+def _grid_limits(limits):
+    """A grid_limit's limit: one for every phase, or one per phase (above the site's too)."""
+    one = st.integers(0, max(limits) + 20)
+    return st.one_of(one, st.lists(one, min_size=len(limits), max_size=len(limits)))
 
 
 def _commands(ids, limits, margin):
@@ -189,4 +222,6 @@ def _commands(ids, limits, margin):
         st.fixed_dictionaries({"cmd": st.sampled_from(["pause", "resume"]), "charger": cid}),
         st.fixed_dictionaries({"cmd": st.just("priority"), "charger": cid, "priority": st.integers(-5, 5)}),
         st.fixed_dictionaries({"cmd": st.sampled_from(["fly", "status"])}),
+        st.fixed_dictionaries({"cmd": st.just("grid_limit"), "limit": _grid_limits(limits),
+                               "for_s": st.integers(0, 120)}),
     )
