@@ -537,3 +537,58 @@ def test_metered_site_power_voltage_and_measured_energy(tmp_path, broker):
     finally:
         lis.close()
         hub.kill()
+
+
+def _stretches(records):
+    """[(source, first t, last t, L1 limit at its start)] of the trace's limit_source."""
+    out = []
+    for r in records:
+        if not out or out[-1][0] != r["limit_source"]:
+            out.append([r["limit_source"], r["t"], r["t"], r["limit"]["L1"]])
+        out[-1][2] = r["t"]
+    return out
+
+
+def test_grid_limit_on_its_retained_topic_and_by_command_with_the_sender_going_silent(tmp_path, broker):
+    topic = "almhub/g1/grid_limit"
+    lis = Listener(broker, "almhub/g1/event", "almhub/g1/cmd/result", "almhub/g1/telemetry", "almhub/g1/status")
+    pub = Listener(broker, "almhub/g1/none")
+    # 2x real time; the aggregator's limit lasts 8 s, its failsafe (10 A) 20 s
+    hub = LiveHub(tmp_path, broker, duration=90, speed=2, hub_id="g1",
+                  extra={"grid": {"topic": True, "failsafe_a": 10, "failsafe_s": 20}})
+    try:
+        lis.wait_for("almhub/g1/status", lambda p: p == b"online")
+        # booted watching the topic, nothing heard: the failsafe, in telemetry too
+        tel = json.loads(lis.wait_for("almhub/g1/telemetry"))
+        assert tel["limit_source"] == "failsafe" and tel["phases"]["L1"]["limit"] == 10, tel
+        pub.send(topic, b'{"limit": 30, "for_s": oops}')          # refused, said, nothing changes
+        assert b"grid_limit refused" in lis.wait_for("almhub/g1/event", lambda p: b"grid_limit" in p)
+        for k in range(8):       # refreshed every real second (2 s of the hub's), each a new value
+            pub.c.publish(topic, json.dumps({"limit": 30 + k, "for_s": 8, "ts": k + 1}), retain=True)
+            time.sleep(1)
+        # silent now; later a command: a limit of its own for 10 s
+        time.sleep(15)
+        pub.send("almhub/g1/cmd", json.dumps({"cmd": "grid_limit", "limit": 25, "for_s": 10, "id": 7}))
+        reply = json.loads(lis.wait_for("almhub/g1/cmd/result", lambda p: json.loads(p).get("id") == 7))
+        assert reply["ok"], reply
+        assert hub.wait(120) == 0
+    finally:
+        pub.c.publish(topic, b"", retain=True)       # clear the retained limit
+        lis.close()
+        pub.close()
+        if hub.proc.poll() is None:
+            hub.kill()
+    st = _stretches(hub.records)
+    names = [s[0] for s in st]
+    assert names[:5] == ["failsafe", "grid", "failsafe", "site", "command"], st
+    grid, fail, cmd = st[1], st[2], st[4]
+    last = max(r["t"] for r in hub.records if r["limit"]["L1"] == 37)   # the last refresh in force
+    first37 = min(r["t"] for r in hub.records if r["limit"]["L1"] == 37)
+    assert last == grid[2] and abs(fail[1] - (first37 + 8)) <= PERIOD_S + 1e-9, (st, first37)
+    assert abs(fail[2] - fail[1] - 20) <= PERIOD_S + 1e-9 and fail[3] == 10, st
+    assert cmd[3] == 25 and abs(cmd[2] - cmd[1] - 10) <= PERIOD_S + 1e-9, st
+    # the site kept each limit once the cars had their 5 s to follow
+    for src, t0, t1, lim in st:
+        for r in hub.records:
+            if t0 + 6 <= r["t"] <= t1:
+                assert r["phases"]["L1"]["actual"] <= r["limit"]["L1"] + 0.5 + 0.02 * r["limit"]["L1"], (src, r["t"])
