@@ -33,7 +33,7 @@ class Ring:
         self.size = struct.calcsize(fmt) + 2
         self.buf = bytearray(self.size)
         self.seq = 0          # the next record's sequence number (1 is the first)
-        self.last = None      # the newest record's values
+        self.last = None      # the newest record's values found at open (not kept after: see append)
         self.failed = 0
         self.error = None
         for r in self._scan(0):
@@ -96,7 +96,9 @@ class Ring:
             self.failed += 1
             self.error = e
             return False
-        self.last = (self.seq,) + values
+        # no tuple kept of what was written: made after the file's garbage, it
+        # would sit high in the heap for as long as the next append (a
+        # session's record: hours), splitting the free block TLS needs
         self.seq += 1
         return True
 

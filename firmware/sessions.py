@@ -19,6 +19,8 @@ person: no card, no car, no name is kept.
 On flash: a ring.Ring of KEEP records (the last 1024), 61 bytes each (62 KB).
 """
 
+import array
+
 import ring
 
 KEEP = 1024
@@ -48,8 +50,10 @@ class Sessions:
         self.open = [False] * n
         self.start_s = [0] * n
         self.start_wall = [0] * n
-        self.start_wh = [0.0] * n
-        self.peak = [0.0] * n
+        # floats kept for a session's hours, in arrays: a float object each
+        # would be placed among a period's garbage and pin a hole in the heap
+        self.start_wh = array.array("d", bytes(8 * n))
+        self.peak = array.array("d", bytes(8 * n))
         self.last_draw = [0] * n     # the log's clock (ms since boot) of the last draw
 
     def _close(self, i, end_s, wh, wall):
