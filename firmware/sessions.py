@@ -50,17 +50,17 @@ class Sessions:
         self.open = [False] * n
         self.start_s = [0] * n
         self.start_wall = [0] * n
-        # floats kept for a session's hours, in arrays: a float object each
-        # would be placed among a period's garbage and pin a hole in the heap
+        # kept for a session's hours, in arrays: a float object each would be
+        # placed among a period's garbage and pin a hole in the heap
         self.start_wh = array.array("d", bytes(8 * n))
-        self.peak = array.array("d", bytes(8 * n))
+        self.peak = array.array("i", bytes(4 * n))   # tenths of amps (an int read allocates nothing)
         self.last_draw = [0] * n     # the log's clock (ms since boot) of the last draw
 
     def _close(self, i, end_s, wh, wall):
         self.open[i] = False
         e = int(wh - self.start_wh[i] + 0.5)
         rec = (self.start_s[i], end_s, self.start_wall[i], wall,
-               e if e > 0 else 0, int(self.peak[i] * 10 + 0.5),
+               e if e > 0 else 0, self.peak[i],
                _MEASURED if self.by[i] == "meter" else 0, self.ids[i].encode()[:32])
         self.ring.append(*rec)
         return self.as_dict((self.ring.seq - 1,) + rec)
@@ -89,8 +89,8 @@ class Sessions:
                     if not self.open[i]:
                         self._start(i, t_s, wh_of(i), wall_of())
                     a = offers[i] if by == "pilot" else draws[i] if draws is not None else None
-                    if a is not None and a > self.peak[i] and st != "B":
-                        self.peak[i] = a
+                    if a is not None and a * 10 > self.peak[i] and st != "B":
+                        self.peak[i] = int(a * 10 + 0.5)
                 elif st == "A" and self.open[i]:
                     closed = closed or []
                     closed.append(self._close(i, t_s, wh_of(i), wall_of()))
@@ -100,8 +100,8 @@ class Sessions:
                     if not self.open[i]:
                         self._start(i, t_s, wh_of(i), wall_of())
                     self.last_draw[i] = t_ms
-                    if a > self.peak[i]:
-                        self.peak[i] = a
+                    if a * 10 > self.peak[i]:
+                        self.peak[i] = int(a * 10 + 0.5)
                 elif self.open[i] and t_ms - self.last_draw[i] >= IDLE_MS:
                     closed = closed or []
                     ago = (t_ms - self.last_draw[i]) // 1000   # the end was the last draw
@@ -115,7 +115,7 @@ class Sessions:
         self.start_s[i] = t_s
         self.start_wall[i] = wall
         self.start_wh[i] = wh
-        self.peak[i] = 0.0
+        self.peak[i] = 0
 
     def as_dict(self, v):
         seq, start, end, start_wall, end_wall, wh, peak, flags, bay = v
