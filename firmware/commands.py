@@ -165,6 +165,17 @@ def grid_limit(cmd, nph):
     return list(vals), s
 
 
+def grid_message(payload, nph):
+    """(limits per phase, for_s, ts or None) of a message on the aggregator's
+    grid_limit topic: {"limit", "for_s", "ts" (optional, growing)}, or Refused."""
+    obj = parse_object(payload, ("limit", "for_s", "ts"), ("limit", "for_s"))
+    ts = obj.get("ts")
+    if ts is not None and not 0 <= number(ts, "ts") <= 1e12:
+        raise Refused("ts: 0..1e12")
+    vals, for_s = grid_limit(obj, nph)
+    return vals, for_s, ts
+
+
 def apply(cmd, ctl, hard, overrides, grd=None, now=0):
     """Apply a parsed command to the controller (all checks first); grd: the
     hub's grid.Grid (grid_limit and profile), now: the ticks they start at."""

@@ -132,11 +132,7 @@ class Services:
         message changes nothing and is said on the event topic."""
         now = self.clock.ticks_ms()
         try:
-            cmd = commands.parse_object(payload, ("limit", "for_s", "ts"), ("limit", "for_s"))
-            ts = cmd.get("ts")
-            if ts is not None and not 0 <= commands.number(ts, "ts") <= 1e12:
-                raise commands.Refused("ts: 0..1e12")
-            vals, for_s = commands.grid_limit(cmd, len(self.phases))
+            vals, for_s, ts = commands.grid_message(payload, len(self.phases))
         except commands.Refused as e:
             self.hub.event(now, "grid_limit refused: %s" % e.args[0])
             return

@@ -340,12 +340,11 @@ class Sim:
             print(json.dumps({"grid_limit": "ignored", "error": "grid.topic is not on"}), file=sys.stderr)
             return
         try:
-            m = commands.parse_object(json.dumps(msg), ("limit", "for_s", "ts"), ("limit", "for_s"))
-            vals, for_s = commands.grid_limit(m, len(self.phases))
+            vals, for_s, ts = commands.grid_message(json.dumps(msg), len(self.phases))
         except commands.Refused as e:
             print(json.dumps({"grid_limit": "refused", "error": e.args[0]}), file=sys.stderr)
             return
-        self.hub.grid.signal(vals, for_s, now, True, m.get("ts"))
+        self.hub.grid.signal(vals, for_s, now, True, ts)
 
     def step(self, now):
         """One period at `now`: the world moves, then the hub measures and decides."""
