@@ -148,21 +148,27 @@ def _short(v):
     return r if len(r) <= 40 else r[:37] + "..."
 
 
-def grid_limit(cmd, nph):
-    """The checked limits of a grid_limit (per phase) and its for_s."""
-    import grid
-    v = cmd["limit"]
+def _per_phase(v, nph):
+    """A command's limit: one number for every phase, or one per phase."""
     vals = v if isinstance(v, list) else [v] * nph
     if len(vals) != nph:
         raise Refused("limit: one number per phase (%d)" % nph)
     for x in vals:
         number(x, "limit")
+    return list(vals)
+
+
+def grid_limit(cmd, nph):
+    """The checked limits of a grid_limit (per phase) and its for_s."""
+    import grid
+    vals = _per_phase(cmd["limit"], nph)
+    for x in vals:
         if not 0 <= x <= 10000:
             raise Refused("limit: %r A is outside 0..10000 A" % (x,))
     s = number(cmd["for_s"], "for_s")
     if not 1 <= s <= grid.MAX_FOR_S:
         raise Refused("for_s: %r is outside 1..%d s" % (s, grid.MAX_FOR_S))
-    return list(vals), s
+    return vals, s
 
 
 def grid_message(payload, nph):
@@ -200,17 +206,13 @@ def apply(cmd, ctl, hard, overrides, grd=None, now=0):
                 del kept[k]
         kept[cmd["date"]] = cmd["hourly"]
     elif name == "set_limit":
-        v = cmd["limit"]
-        vals = v if isinstance(v, list) else [v] * len(hard.limit)
-        if len(vals) != len(hard.limit):
-            raise Refused("limit: one number per phase (%d)" % len(hard.limit))
+        vals = _per_phase(cmd["limit"], len(hard.limit))
         for i, x in enumerate(vals):
-            number(x, "limit")
             if not 0 <= x <= hard.limit[i]:
                 raise Refused("limit: %r A is outside 0..%r A (the configured limit)" % (x, hard.limit[i]))
             if x < ctl.margin_a:
                 raise Refused("limit: %r A is below the margin %r A" % (x, ctl.margin_a))
-        ctl.limit_a = list(vals)
+        ctl.limit_a = vals
         overrides["limit"] = list(vals)
     elif name == "set_margin":
         x = number(cmd["margin"], "margin")

@@ -182,6 +182,7 @@ class Grid:
         self.fs_t = None            # the failsafe's start (ticks), or None
         self.boot = self.topic and self.failsafe_a is not None
         self.src = [SITE] * nph
+        self._dem = [0.0] * nph     # the demand cap's limits, reused
         # the contact
         self.closed = False
         self.raw = None             # the last reading (1, 0 or None)
@@ -251,12 +252,11 @@ class Grid:
                     self.fs_t = now     # the sender went silent
         if self.fs_t is not None and td(now, self.fs_t) >= self.failsafe_ms:
             self.fs_t = None
-        wall = wall_s if self.scheduled else 0
-        self.schedule_on = self.scheduled and wall > 0
+        self.schedule_on = self.scheduled and wall_s > 0
         self.window = None
         hour = None
         if self.schedule_on:
-            t = local_s(wall, self.offset_min, self.dst)
+            t = local_s(wall_s, self.offset_min, self.dst)
             day, minute = t // 86400, t % 86400 // 60
             hour = self.profiles.get(day) or self.hourly
             hour = hour[minute // 60] if hour else None
@@ -266,7 +266,7 @@ class Grid:
                 if wd in days and (a <= minute < b if a <= b else minute >= a or minute < b):
                     self.window = k
                     break
-        dem = self._demand(demand, now) if self.demand_cap_a is not None and demand is not None else None
+        dem = self._demand(demand) if self.demand_cap_a is not None and demand is not None else None
         for p in range(nph):
             for k in _SIGS:
                 if self.sig[k] is not None:
@@ -288,19 +288,19 @@ class Grid:
                 break
         return lim
 
-    def _demand(self, d, now):
+    def _demand(self, d):
         """Per phase, the most the site may draw for the rest of the interval so
         that the interval's mean stays under the cap (None: no constraint)."""
         rest = d.interval_ms - d.pos_ms
         if rest < 1000:
             return None     # the interval ends now: the next starts afresh
-        out = []
+        out = self._dem
         for p in range(self.nph):
             cap = self.demand_cap_a[p]
             x = (cap * (d.ok_ms[p] + rest) - d.amp_ms[p]) / rest
             if x > cap:
                 x = cap     # steady at the cap, not a burst that spends the budget early
-            out.append(int(x * 10) / 10 if x > 0 else 0)     # down to 0.1 A
+            out[p] = int(x * 10) / 10 if x > 0 else 0     # down to 0.1 A
         return out
 
     def profile(self, day, hourly):

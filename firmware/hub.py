@@ -202,7 +202,7 @@ class Hub:
                 r = None
             g.contact(r, now)
         src = g.source
-        g.update(now, self.wall_s(), ctl.limit_a, self.demand)
+        g.update(now, self.wall_s() if g.scheduled else 0, ctl.limit_a, self.demand)
         if g.source != src:
             self.event(now, "limit %s" % g.source)
         offers = ctl.step(now, phase_a, phase_ok, states, draws)
