@@ -586,7 +586,8 @@ def test_grid_limit_on_its_retained_topic_and_by_command_with_the_sender_going_s
     first37 = min(r["t"] for r in hub.records if r["limit"]["L1"] == 37)
     assert last == grid[2] and abs(fail[1] - (first37 + 8)) <= PERIOD_S + 1e-9, (st, first37)
     assert abs(fail[2] - fail[1] - 20) <= PERIOD_S + 1e-9 and fail[3] == 10, st
-    assert cmd[3] == 25 and abs(cmd[2] - cmd[1] - 10) <= PERIOD_S + 1e-9, st
+    # a command starts when it arrives, between two periods: its rows span 10 s less up to two periods
+    assert cmd[3] == 25 and 10 - 2 * PERIOD_S - 1e-9 <= cmd[2] - cmd[1] <= 10 + 1e-9, st
     # the site kept each limit once the cars had their 5 s to follow
     for src, t0, t1, lim in st:
         for r in hub.records:
