@@ -53,8 +53,8 @@ class Services:
             try:
                 self.link = mqttlink.Link(mq, self.hub_id, self.command, clock,
                                           on_grid=self.grid_message if hub.grid.topic else None)
-            except OSError as e:   # e.g. the CA file is missing: no MQTT, control goes on
-                print("almhub: mqtt: %s (no MQTT)" % e)
+            except (OSError, ValueError) as e:   # the CA file missing or no certificate: no MQTT,
+                print("almhub: mqtt: %s (no MQTT)" % e)    # control goes on
         self.ntp = None
         if cfg.get("ntp"):
             import ntp

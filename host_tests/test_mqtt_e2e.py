@@ -374,7 +374,9 @@ def test_bad_config_keeps_safe_state_and_says_why_over_mqtt(tmp_path, broker):
 
 
 def test_tls_broker_with_a_checked_certificate(tmp_path):
-    """TLS where the board has it: the hub verifies the broker against its CA."""
+    """TLS where the board has it: the hub verifies the broker against its CA,
+    with one context made at boot and used again after a drop; a CA file that
+    holds no certificate leaves the hub without MQTT, still controlling."""
     import shutil
     from conftest import Broker
 
@@ -390,6 +392,7 @@ def test_tls_broker_with_a_checked_certificate(tmp_path):
     ssl_("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "other.key", "-out", "other.pem",
          "-days", "2", "-subj", "/CN=someone else")
     ssl_("x509", "-in", "other.pem", "-outform", "DER", "-out", "other.der")
+    (tmp_path / "garbage.der").write_bytes(b"not a certificate")
     os.chmod(tmp_path / "srv.key", 0o644)
     b = Broker()
     port = b.port
@@ -403,21 +406,32 @@ def test_tls_broker_with_a_checked_certificate(tmp_path):
     b.start()
     try:
         lis = Listener(b, "almhub/+/status")
-        for ca, hub_id, want in (("ca.der", "tls1", b"online"), ("other.der", "tls2", None)):
+        for ca, hub_id, want in (("ca.der", "tls1", b"online"), ("other.der", "tls2", None),
+                                 ("garbage.der", "tls3", None)):
             mq = tmp_path / ("mqtt-%s.json" % hub_id)
             mq.write_text(json.dumps({"host": "127.0.0.1", "port": port, "hub_id": hub_id, "tls": True,
                                       "ca": str(tmp_path / ca), "server_name": "localhost"}))
             cfg = tmp_path / "config.json"
             cfg.write_text(json.dumps({"site": {"phases": ["L1", "L2", "L3"], "limit": 40},
                                        "chargers": [{"id": "c1"}]}))
-            out = boot_on_unix(cfg, mq, 15, "print('HUB', b.hub is not None, b.services.link.up, "
-                               "b.services.link.connects)", heapsize="2M")
+            out = boot_on_unix(cfg, mq, 15, "l = b.services.link\n"
+                               "print('HUB', b.hub is not None, l and l.up, l and l.connects)\n"
+                               "if l and l.up:\n"
+                               "    l.sock.close()\n"      # a drop: the next period finds it closed
+                               "    b.run(20)\n"           # a reconnect within the backoff's first 2 s
+                               "    print('AGAIN', l.up, l.connects)\n"
+                               "print('OFFERED', b.hub.ctl.offer[0])", heapsize="2M")
+            assert int(out.split("OFFERED ")[1].split()[0]) >= 6, out    # control goes on whatever TLS does
             if want:
                 assert "HUB True True 1" in out, out
+                assert "AGAIN True 2" in out, out
                 assert lis.wait_for("almhub/tls1/status") == b"online"
-            else:   # a broker it cannot verify: no connection, control goes on
+            elif hub_id == "tls2":   # a broker it cannot verify: no connection
                 assert "HUB True False 0" in out, out
                 assert not lis.of("almhub/tls2/status")
+            else:    # no certificate in the file: no MQTT at all, said on the console
+                assert "HUB True None None" in out, out
+                assert "almhub: mqtt: invalid cert (no MQTT)" in out, out
         lis.close()
     finally:
         b.stop()
