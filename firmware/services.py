@@ -93,7 +93,7 @@ class Services:
                                    self.clock_source())
 
     def discovery(self):
-        return telemetry.discovery(self.hub_id, self.hub)
+        return telemetry.discovery(self.writer, self.hub)
 
     def command(self, payload):
         reply, cmd = commands.handle(payload, self.hub.ctl, self.hard, self.overrides, self.hub.grid,

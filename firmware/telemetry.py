@@ -1,7 +1,8 @@
 """MQTT payloads: telemetry, status, Home Assistant discovery. Pure logic.
 
     topic, payload = telemetry.state(hub_id, hub, energy, uptime_s)
-    for topic, payload in telemetry.discovery(hub_id, hub): ...
+    w = telemetry.Writer(hub_id, hub)
+    for topic, payload in telemetry.discovery(w, hub): ...    # payload: valid until the next
 
 Topics live under almhub/<hub id>/:
     telemetry     compact JSON every few seconds (QoS 0, not retained)
@@ -87,12 +88,15 @@ class Writer:
 
     def __init__(self, hub_id, hub):
         ctl = hub.ctl
+        self.hub_id = hub_id
         self.topic = topic(hub_id, "telemetry")
         self.k_ph = [(json.dumps(name) + ': {"a": ').encode() for name in ctl.phase_names]
         self.k_ch = [(json.dumps(cid) + ': {"a": ').encode() for cid in hub.ids]
         self.k_v = [(json.dumps(name) + ": ").encode() for name in hub.vt_names]
-        self.buf = bytearray(256 + 224 * len(self.k_ph) + sum(128 + len(k) for k in self.k_ch) +
-                             sum(16 + len(k) for k in self.k_v))
+        # a discovery entry (entity()) names the hub 6 times, its charger or phase 4
+        longest = max([len(k) for k in self.k_ch + self.k_ph] + [0])
+        self.buf = bytearray(max(256 + 224 * len(self.k_ph) + sum(128 + len(k) for k in self.k_ch) +
+                                 sum(16 + len(k) for k in self.k_v), 640 + 6 * (len(hub_id) + longest)))
         self.mv = memoryview(self.buf)
         self.pos = 0
         self.enc = {}         # the few names that occur (sensor status, pilot state), as bytes
@@ -159,6 +163,46 @@ class Writer:
         self.int_(wh % 1000 // 100)
         self.int_(wh % 100 // 10)
         self.int_(wh % 10)
+
+    def str_(self, s):
+        self.put(json.dumps(s).encode())
+
+    def entity(self, component, obj, name, template, unit=None, device_class=None):
+        """One Home Assistant discovery entry, written into the buffer as
+        payload() is: no dict and no ~500-byte JSON string for each of a
+        connection's ~60 (on 32 bits, with 9 KB free in pieces, a connection
+        failed for want of one such block). (topic, memoryview): valid until the next."""
+        hub_id = self.hub_id
+        uid = "almhub_%s_%s" % (hub_id, obj)
+        self.pos = 0
+        self.put(b'{"name": ')
+        self.str_(name)
+        self.put(b', "unique_id": ')
+        self.str_(uid)
+        self.put(b', "object_id": ')
+        self.str_(uid)
+        self.put(b', "state_topic": ')
+        self.str_(self.topic)
+        self.put(b', "value_template": ')
+        self.str_(template)
+        self.put(b', "availability_topic": ')
+        self.str_(topic(hub_id, "status"))
+        self.put(b', "payload_available": "online", "payload_not_available": "offline", '
+                 b'"device": {"identifiers": ["almhub_')
+        self.name(hub_id)                   # letters, digits, _ and - (config.py)
+        self.put(b'"], "name": "almhub ')
+        self.name(hub_id)
+        self.put(b'", "manufacturer": "almhub", "model": "CT load manager"}')
+        if unit:
+            self.put(b', "unit_of_measurement": ')
+            self.str_(unit)
+        if device_class:
+            self.put(b', "device_class": ')
+            self.str_(device_class)
+            self.put(b', "state_class": "total_increasing"' if device_class == "energy" else
+                     b', "state_class": "measurement"')
+        self.put(b"}")
+        return "%s%s/almhub_%s/%s/config" % (HA_PREFIX, component, hub_id, obj), self.mv[:self.pos]
 
     def payload(self, hub, energy, uptime_s, heap=None, clock=None):
         m, ctl = hub.meter, hub.ctl
@@ -270,63 +314,42 @@ def _energy_kind(hub, i):
     return "none" if by == "none" else "measured" if by == "meter" else "estimated"
 
 
-def _device(hub_id):
-    return {"identifiers": ["almhub_" + hub_id], "name": "almhub " + hub_id,
-            "manufacturer": "almhub", "model": "CT load manager"}
-
-
-def _entity(hub_id, component, obj, name, template, unit=None, device_class=None):
-    cfg = {"name": name, "unique_id": "almhub_%s_%s" % (hub_id, obj),
-           "object_id": "almhub_%s_%s" % (hub_id, obj),
-           "state_topic": topic(hub_id, "telemetry"), "value_template": template,
-           "availability_topic": topic(hub_id, "status"),
-           "payload_available": "online", "payload_not_available": "offline",
-           "device": _device(hub_id)}
-    if unit:
-        cfg["unit_of_measurement"] = unit
-    if device_class:
-        cfg["device_class"] = device_class
-        if device_class == "energy":
-            cfg["state_class"] = "total_increasing"
-        else:
-            cfg["state_class"] = "measurement"
-    return "%s%s/almhub_%s/%s/config" % (HA_PREFIX, component, hub_id, obj), json.dumps(cfg)
-
-
-def discovery(hub_id, hub):
+def discovery(w, hub):
     """(topic, JSON) for Home Assistant, one at a time: mode, each phase, each
-    charger (a generator: 30 chargers' payloads at once would take ~50 KB)."""
-    yield _entity(hub_id, "sensor", "mode", "Mode", "{{ value_json.mode }}")
+    charger (a generator: 30 chargers' payloads at once would take ~50 KB).
+    Each payload is written into the Writer w's buffer: valid until the next."""
+    _entity = w.entity
+    yield _entity("sensor", "mode", "Mode", "{{ value_json.mode }}")
     for name in hub.ctl.phase_names:
-        yield _entity(hub_id, "sensor", "phase_%s" % name, "Phase %s current" % name,
+        yield _entity("sensor", "phase_%s" % name, "Phase %s current" % name,
                       "{{ value_json.phases.%s.a }}" % name, "A", "current")
-        yield _entity(hub_id, "sensor", "sensor_%s" % name, "Phase %s sensor" % name,
+        yield _entity("sensor", "sensor_%s" % name, "Phase %s sensor" % name,
                       "{{ value_json.phases.%s.sensor }}" % name)
         if hub.pw_phase[hub.ctl.phase_names.index(name)] is not None:
-            yield _entity(hub_id, "sensor", "power_%s" % name, "Phase %s power" % name,
+            yield _entity("sensor", "power_%s" % name, "Phase %s power" % name,
                           "{{ value_json.phases.%s.w }}" % name, "W", "power")
-            yield _entity(hub_id, "sensor", "pf_%s" % name, "Phase %s power factor" % name,
+            yield _entity("sensor", "pf_%s" % name, "Phase %s power factor" % name,
                           "{{ value_json.phases.%s.pf }}" % name, None, "power_factor")
             for way in ("import", "export"):
-                yield _entity(hub_id, "sensor", "%s_%s" % (way, name), "Phase %s %s" % (name, way),
+                yield _entity("sensor", "%s_%s" % (way, name), "Phase %s %s" % (name, way),
                               "{{ value_json.phases.%s.%s_kwh }}" % (name, way), "kWh", "energy")
     for name in hub.vt_names:
-        yield _entity(hub_id, "sensor", "voltage_%s" % name, "Voltage %s" % name,
+        yield _entity("sensor", "voltage_%s" % name, "Voltage %s" % name,
                       "{{ value_json.v.%s }}" % name, "V", "voltage")
     if hub.vt_names:
-        yield _entity(hub_id, "sensor", "frequency", "Mains frequency", "{{ value_json.hz }}", "Hz", "frequency")
+        yield _entity("sensor", "frequency", "Mains frequency", "{{ value_json.hz }}", "Hz", "frequency")
     for i, cid in enumerate(hub.ids):
-        yield _entity(hub_id, "sensor", "offer_%s" % cid, "%s offered" % cid,
+        yield _entity("sensor", "offer_%s" % cid, "%s offered" % cid,
                       "{{ value_json.chargers['%s'].a }}" % cid, "A", "current")
         # an estimate (offer x nominal volts, or a CT's amps x nominal volts) is not a
         # meter: no device_class energy / total_increasing, so Home Assistant does not
         # offer it to its energy dashboard; a charger whose energy is not known has none
         kind = _energy_kind(hub, i)
         if kind == "measured":   # a meter: offered to the energy dashboard
-            yield _entity(hub_id, "sensor", "energy_%s" % cid, "%s energy" % cid,
+            yield _entity("sensor", "energy_%s" % cid, "%s energy" % cid,
                           "{{ value_json.chargers['%s'].kwh }}" % cid, "kWh", "energy")
         elif kind != "none":
-            yield _entity(hub_id, "sensor", "energy_%s" % cid, "%s energy (estimated)" % cid,
+            yield _entity("sensor", "energy_%s" % cid, "%s energy (estimated)" % cid,
                           "{{ value_json.chargers['%s'].kwh }}" % cid, "kWh")
-        yield _entity(hub_id, "sensor", "state_%s" % cid, "%s pilot state" % cid,
+        yield _entity("sensor", "state_%s" % cid, "%s pilot state" % cid,
                       "{{ value_json.chargers['%s'].state }}" % cid)

@@ -48,7 +48,7 @@ def test_without_read_back_or_ct_an_offer_is_not_energy():
     eq(sv.energy.wh, {"car": 0.0, "empty": 0.0})
     doc = json.loads(bytes(sv.telemetry()[1]))
     eq(doc["chargers"]["empty"]["energy"], "none")
-    eq([t for t, p in telemetry.discovery("h", sim.hub) if "energy_" in t], [])
+    eq([t for t, p in telemetry.discovery(telemetry.Writer("h", sim.hub), sim.hub) if "energy_" in t], [])
 
 
 def test_own_ct_counts_what_the_car_draws():
@@ -65,7 +65,8 @@ def test_own_ct_counts_what_the_car_draws():
 
 def test_an_estimate_is_not_offered_to_the_energy_dashboard():
     sim, sv = run(scenario(), 10)
-    ents = [json.loads(p) for t, p in telemetry.discovery("h", sim.hub) if "energy_" in t]
+    ents = [json.loads(bytes(p)) for t, p in telemetry.discovery(telemetry.Writer("h", sim.hub), sim.hub)
+            if "energy_" in t]
     eq(len(ents), 2)
     for e in ents:
         ok("device_class" not in e and "state_class" not in e and e["name"].endswith("(estimated)"), e)

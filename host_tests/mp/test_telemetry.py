@@ -28,7 +28,8 @@ def test_telemetry_payload():
 
 def test_discovery_has_what_home_assistant_requires():
     sim = simsite.Sim(SC)
-    entities = list(telemetry.discovery("hub1", sim.hub))
+    # each payload lies in the writer's buffer until the next: copied here
+    entities = [(t, bytes(p)) for t, p in telemetry.discovery(telemetry.Writer("hub1", sim.hub), sim.hub)]
     ids = set()
     for tp, payload in entities:
         parts = tp.split("/")
@@ -43,6 +44,47 @@ def test_discovery_has_what_home_assistant_requires():
         if cfg.get("device_class") == "energy":
             eq((cfg["unit_of_measurement"], cfg["state_class"]), ("kWh", "total_increasing"))
     eq(len(entities), 1 + 2 * 3 + 3 * 2)
+
+
+
+def _expected(hub_id, t, name, template, unit=None, device_class=None):
+    """An entry as Home Assistant reads it, built as a dict (as the firmware did before
+    it wrote entries into its buffer)."""
+    obj = t.split("/")[3]
+    cfg = {"name": name, "unique_id": "almhub_%s_%s" % (hub_id, obj), "object_id": "almhub_%s_%s" % (hub_id, obj),
+           "state_topic": "almhub/%s/telemetry" % hub_id, "value_template": template,
+           "availability_topic": "almhub/%s/status" % hub_id,
+           "payload_available": "online", "payload_not_available": "offline",
+           "device": {"identifiers": ["almhub_" + hub_id], "name": "almhub " + hub_id,
+                      "manufacturer": "almhub", "model": "CT load manager"}}
+    if unit:
+        cfg["unit_of_measurement"] = unit
+    if device_class:
+        cfg["device_class"] = device_class
+        cfg["state_class"] = "total_increasing" if device_class == "energy" else "measurement"
+    return cfg
+
+
+def test_discovery_written_in_the_buffer_is_the_same_json_for_any_names():
+    # the longest hub id config.py lets through, and charger ids of 32 characters
+    # that JSON must escape (quotes, backslashes, control characters, UTF-8)
+    hub_id = "h" * 16 + "-_0123456789abcd"
+    ids = ['q"uo\\te' + "x" * 24, "\x01\t\n" + "\u00e9" * 29, "plain"]
+    sc = {"duration": 5, "site": {"phases": ["L1", "L2", "L3"], "limit": 40},
+          "chargers": [{"id": c} for c in ids]}
+    sim = simsite.Sim(sc)
+    w = telemetry.Writer(hub_id, sim.hub)
+    n = 0
+    for t, p in telemetry.discovery(w, sim.hub):
+        got = json.loads(bytes(p))
+        want = _expected(hub_id, t, got["name"], got["value_template"], got.get("unit_of_measurement"),
+                         got.get("device_class"))
+        eq(got, want, t)
+        n += 1
+    eq(n, 1 + 2 * 3 + 3 * 3)      # mode, 2 a phase, 3 a charger (offer, energy estimate, state)
+    names = [json.loads(bytes(p))["name"] for t, p in telemetry.discovery(w, sim.hub)]
+    for c in ids:
+        ok(c + " offered" in names, "%r in %r" % (c, names))
 
 
 class Energy:

@@ -96,7 +96,7 @@ def test_metered_charger_across_both_legs():
     doc = json.loads(telemetry.state("h", h, None, 0)[1])
     eq(doc["chargers"]["ev"]["energy"], "measured")
     eq(doc["chargers"]["bay"]["energy"], "none")
-    ents = dict((t.split("/")[3], json.loads(p)) for t, p in telemetry.discovery("h", h))
+    ents = dict((t.split("/")[3], json.loads(bytes(p))) for t, p in telemetry.discovery(telemetry.Writer("h", h), h))
     eq(ents["energy_ev"].get("device_class"), "energy")
     eq(ents["energy_ev"].get("state_class"), "total_increasing")
     for obj, cls in (("power_L1", "power"), ("pf_L1", "power_factor"), ("import_L2", "energy"),
