@@ -8,12 +8,13 @@ Every error names the key it is about; nothing is half-applied: the caller
 keeps the old configuration (or the safe state) when validate raises.
 """
 
-SITE_KEYS = ("phases", "voltage", "limit", "margin", "fallback", "circuits", "design_load", "demand_cap_a")
+SITE_KEYS = ("phases", "voltage", "limit", "margin", "fallback", "circuits", "design_load", "demand_cap_a",
+             "pv")
 GRID_KEYS = ("topic", "failsafe_a", "failsafe_s", "contact_limit_a", "schedule")
 SCHEDULE_KEYS = ("utc_offset_min", "dst", "hourly", "windows")
 WINDOW_KEYS = ("days", "from", "to", "ev_max_a")
 CIRCUIT_KEYS = ("id", "limit", "parent")
-CHARGER_KEYS = ("id", "phases", "circuit", "min", "max", "priority", "floor", "ventilation")
+CHARGER_KEYS = ("id", "phases", "circuit", "min", "max", "priority", "floor", "ventilation", "surplus")
 MQTT_KEYS = ("host", "port", "user", "password", "hub_id", "keepalive", "telemetry_ms", "ping_ms", "tls",
              "ca", "server_name")
 CONTROL_KEYS = ("period_ms", "response_ms", "raise_interval_ms", "ramp_a", "slot_ms",
@@ -87,6 +88,8 @@ def validate_site(site):
     margin = _num(site.get("margin", 0), "site.margin", 0, min(limit))
     if "demand_cap_a" in site:
         _per_phase(site["demand_cap_a"], len(phases), "site.demand_cap_a", 1, 10000)
+    if not isinstance(site.get("pv", False), bool):
+        raise ConfigError("site.pv: true or false (is there generation behind the mains CTs?)")
     if "fallback" in site:
         fb = _per_phase(site["fallback"], len(phases), "site.fallback", 0, 10000)
         for i, (f, l) in enumerate(zip(fb, limit)):
@@ -173,6 +176,8 @@ def validate_chargers(chargers, site, ids):
             raise ConfigError("%s.floor: %d A is below its min %d A" % (w, floor, mn))
         if not isinstance(ch.get("ventilation", False), bool):
             raise ConfigError("%s.ventilation: true or false (may state D be supplied?)" % w)
+        if not isinstance(ch.get("surplus", False), bool):
+            raise ConfigError("%s.surplus: true or false (charge only from solar surplus?)" % w)
 
 
 def code_warnings(cfg):

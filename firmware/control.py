@@ -111,6 +111,10 @@ class Controller:
         # IEC 61851-1: state D (ventilation required) may be supplied only where the
         # charger's site is ventilated; elsewhere D is an error, like E and F
         self.ventilated = [bool(ch.get("ventilation", False)) for ch in chargers_cfg]
+        # generation behind the mains CTs (site.pv, or a charger in surplus mode):
+        # a mains reading below the chargers' own CTs is then the sun, not a
+        # clamp that slipped off (0 A with an offer standing still is)
+        self.pv = bool(s.get("pv")) or any(ch.get("surplus", False) for ch in chargers_cfg)
         n = len(chargers)
         self.n = n
         self.offer = [0] * n
@@ -126,6 +130,9 @@ class Controller:
         self.out_fault = [False] * n
         self.served_ms = [0] * n       # charging time, for the rotation
         self.user_max = [ch.max_a for ch in chargers]  # commands may lower it
+        # solar surplus (surplus.Surplus, each period): None, or the most a
+        # surplus charger may be offered (0: paused); only ever lowers want
+        self.surplus_a = [None] * n  # type: list
         self.enabled = [True] * n
         self.order = list(range(n))
         self._want = [0] * n           # scratch, allocated once (a period allocates little)
@@ -218,7 +225,7 @@ class Controller:
                 known += draws[i] * _real(self.site.weight_of(i, p))
             if self.offer[i] > 0 or self.out_fault[i]:
                 standing = True
-        if known and m_a < known - _SLACK_A - 0.05 * known:
+        if known and not self.pv and m_a < known - _SLACK_A - 0.05 * known:
             return False     # a sub-CT reads more than the mains: the mains clamp is off
         if m_a < _ZERO_A and (standing or known > _SLACK_A):
             return False     # nothing at all, with an offer standing: a clamp that slipped off
@@ -325,6 +332,9 @@ class Controller:
             if st == "D" and not self.ventilated[i]:
                 continue      # needs ventilation this site does not have: no supply
             want[i] = self.user_max[i]
+            s = self.surplus_a[i]
+            if s is not None and s < want[i]:
+                want[i] = s
             for p in ch.phases:
                 if self.phase_fault[p]:
                     want[i] = min(want[i], ch.min_a)

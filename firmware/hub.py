@@ -9,6 +9,7 @@ complete period, so a hung loop resets the board (and a fresh boot makes
 every pilot safe before anything else, in __init__ and in main).
 """
 
+import config
 import ct
 import control
 import demand
@@ -117,6 +118,20 @@ class Hub:
         if spec:
             import power    # only where a VT is wired: the module stays out of RAM otherwise
             self.power = power.Pairs(self.meter, spec, board["mains_hz"])
+        # solar surplus: chargers that charge only from export, which a voltage
+        # reference on each of their lines tells from import
+        modes = [ch.get("surplus", False) for ch in cfg.get("chargers", [])]
+        self.surplus = None
+        if True in modes:
+            for ch in cfg["chargers"]:
+                for name in ch.get("phases", site["phases"][:1]) if ch.get("surplus") else ():
+                    if self.pw_phase[site["phases"].index(name)] is None:
+                        raise ValueError("charger %r: surplus needs a voltage reference (board vt) on %s"
+                                         % (ch["id"], name))
+            import surplus    # only where configured: the module stays out of RAM otherwise
+            self.surplus = surplus.Surplus(self.ctl, modes, ticks_diff)
+            self.export_a = [None] * len(site["phases"])   # type: list
+            self.volts = config.voltage(site)     # line to neutral
         self.vt_ch = [len(names) + j for j in range(len(board.get("vt", ())))]
         self.vt_names = [v["name"] for v in board.get("vt", ())]
         # how each charger's energy is known: metered (its own CT and a voltage
@@ -205,6 +220,13 @@ class Hub:
         g.update(now, self.wall_s() if g.scheduled else 0, ctl.limit_a, self.demand)
         if g.source != src:
             self.event(now, "limit %s" % g.source)
+        if self.surplus is not None:
+            ex, w = self.export_a, self.power.w
+            for p in range(len(ex)):      # amps exported (import < 0); None: direction unknown
+                k = self.pw_phase[p]
+                x = w[k] if k is not None and phase_ok[p] else None
+                ex[p] = -x / self.volts if x is not None else None
+            self.surplus.update(now, ex, states, draws)
         offers = ctl.step(now, phase_a, phase_ok, states, draws)
         for i in range(len(offers)):
             amps = offers[i]

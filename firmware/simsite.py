@@ -21,7 +21,7 @@ import outputs
 import pilot
 import simadc
 
-_EVENT_KINDS = ("load", "plug", "unplug", "sensor", "cmd", "contact", "grid_msg")
+_EVENT_KINDS = ("load", "plug", "unplug", "sensor", "cmd", "contact", "grid_msg", "pv")
 _FAULTS = ("open", "shorted", "stuck", "saturated", "bias", "slipped")
 # the pilot's high level a car's state shows (IEC 61851-1 Table A.4), in mV
 _LEVEL_MV = {"A": 12000, "B": 9000, "C": 6000}
@@ -91,14 +91,16 @@ class Lines:
             for p in ph:
                 self.w[p][i] = line_weight(nph, ph, p)
 
-    def amps(self, load, draws):
+    def amps(self, load, draws, pv=None):
+        """Per line, its current: negative while the line exports (solar
+        generation `pv` on it, in phase with its voltage, over what it uses)."""
         out = []
         for p in range(self.nph):
-            z = complex(load[p])
+            z = complex(load[p] - (pv[p] if pv else 0))
             for i, w in enumerate(self.w[p]):
                 if w:
                     z += w * draws[i]
-            out.append(abs(z))
+            out.append(abs(z) if z.real >= 0 else -abs(z))
         return out
 
 
@@ -157,12 +159,12 @@ def _check_events(sc):
         kind = kinds[0]
         allowed = {"load": ("t", "load"), "plug": ("t", "plug", "ev_max", "kwh", "delay"),
                    "unplug": ("t", "unplug"), "sensor": ("t", "sensor", "fault"), "cmd": ("t", "cmd"),
-                   "contact": ("t", "contact"), "grid_msg": ("t", "grid_msg")}[kind]
+                   "contact": ("t", "contact"), "grid_msg": ("t", "grid_msg"), "pv": ("t", "pv")}[kind]
         config._keys(e, allowed, w)
-        if kind == "load":
-            config._keys(e["load"], phases, w + ".load")
-            for p, a in e["load"].items():
-                config._num(a, "%s.load.%s" % (w, p), 0, 10000)
+        if kind in ("load", "pv"):
+            config._keys(e[kind], phases, "%s.%s" % (w, kind))
+            for p, a in e[kind].items():
+                config._num(a, "%s.%s.%s" % (w, kind, p), 0, 10000)
         elif kind in ("plug", "unplug"):
             if e[kind] not in ids:
                 raise config.ConfigError("%s.%s: no charger %r" % (w, kind, e[kind]))
@@ -298,6 +300,7 @@ class Sim:
         self.overrides = {}
         self.period_ms = self.hub.period_ms
         self.load = [0.0] * len(self.phases)
+        self.pv = [0.0] * len(self.phases)    # solar generation per line, A
         self.next_event = 0
         self.seen = 0         # hub log entries already put in a record
         self.demand_seen = 0  # demand intervals already put in a record
@@ -314,9 +317,10 @@ class Sim:
         while self.next_event < len(self.events) and self.events[self.next_event]["t"] * 1000 <= now:
             e = self.events[self.next_event]
             self.next_event += 1
-            if "load" in e:
-                for p, a in e["load"].items():
-                    self.load[self.phases.index(p)] = float(a)
+            if "load" in e or "pv" in e:
+                to = self.load if "load" in e else self.pv
+                for p, a in e["load" if "load" in e else "pv"].items():
+                    to[self.phases.index(p)] = float(a)
             elif "plug" in e:
                 self.evs[self.ids.index(e["plug"])].plug(e.get("ev_max", 32), e.get("kwh", 50),
                                                          int(e.get("delay", 2) * 1000))
@@ -352,9 +356,9 @@ class Sim:
         self._apply_events(now)
         for i, ev in enumerate(self.evs):
             ev.update(now, self.period_ms, self.volts[i])
-        actual = self.lines.amps(self.load, [ev.draw for ev in self.evs])
+        actual = self.lines.amps(self.load, [ev.draw for ev in self.evs], self.pv)
         for p, a in enumerate(actual):
-            self.adc.clamps[p].amps = a
+            self.adc.clamps[p].amps = a       # negative: the waveform turned, as an export shows
         if self.charger_cts:
             for i, ev in enumerate(self.evs):
                 self.adc.clamps[len(actual) + i].amps = ev.draw
@@ -380,6 +384,8 @@ class Sim:
             chargers[cid] = {"offered": offers[i], "duty": self.pilots[i].permille / 10,
                              "draw": ev.draw, "state": states[i] if states and states[i] else "?",
                              "car": ev.state}
+            if self.hub.surplus is not None and self.hub.ctl.surplus_a[i] is not None:
+                chargers[cid]["surplus"] = self.hub.surplus.state(i)
         rec = {"t": now / 1000, "mode": self.hub.ctl.mode, "phases": phases, "chargers": chargers,
                "limit": dict(zip(self.phases, self.hub.ctl.eff_a)), "limit_source": self.hub.grid.source}
         g = self.hub.grid

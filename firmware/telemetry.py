@@ -51,6 +51,9 @@ def state(hub_id, hub, energy, uptime_s, heap=None, clock=None):
                          "state": states[i] if i < len(states) and states[i] else "?",
                          "on": ctl.enabled[i], "kwh": _kwh(energy.wh[cid]) if energy else 0,
                          "energy": _energy_kind(hub, i)}
+        sp = hub.surplus.state(i) if hub.surplus is not None else None
+        if sp is not None:     # solar surplus mode: charging, starting, pausing or waiting
+            chargers[cid]["surplus"] = sp
     doc = {"t": uptime_s, "mode": ctl.mode, "margin": ctl.margin_a}
     g = hub.grid
     doc["limit_source"] = g.source
@@ -95,7 +98,7 @@ class Writer:
         self.k_v = [(json.dumps(name) + ": ").encode() for name in hub.vt_names]
         # a discovery entry (entity()) names the hub 6 times, its charger or phase 4
         longest = max([len(k) for k in self.k_ch + self.k_ph] + [0])
-        self.buf = bytearray(max(256 + 224 * len(self.k_ph) + sum(128 + len(k) for k in self.k_ch) +
+        self.buf = bytearray(max(256 + 224 * len(self.k_ph) + sum((152 if hub.surplus else 128) + len(k) for k in self.k_ch) +
                                  sum(16 + len(k) for k in self.k_v), 640 + 6 * (len(hub_id) + longest)))
         self.mv = memoryview(self.buf)
         self.pos = 0
@@ -274,6 +277,10 @@ class Writer:
             self.kwh(energy.wh[hub.ids[i]] if energy else 0)
             self.put(b', "energy": "')
             self.name(_energy_kind(hub, i))
+            sp = hub.surplus.state(i) if hub.surplus is not None else None
+            if sp is not None:
+                self.put(b'", "surplus": "')
+                self.name(sp)
             self.put(b'"}')
         self.put(b"}")
         if self.k_v:

@@ -111,9 +111,32 @@ def test_the_writer_gives_the_same_document_without_building_one():
     sc = dict(SC, chargers=[{"id": "bay%d" % i, "phases": [["L1"], ["L2"], ["L3"]][i % 3]} for i in range(30)]
               + [{"id": 'q"uote\\\\d', "phases": ["L1", "L2", "L3"]}],
               events=[{"t": 0, "plug": "bay%d" % i} for i in range(0, 30, 2)])
+    sim, w, energy, payload = _same_doc(sc)
+    ok(len(payload) > 2000, "30 chargers: %d bytes" % len(payload))
+    # in surplus mode (a voltage reference, generation): each charger's surplus state
+    sun = dict(sc, vt=True, site=dict(sc["site"], pv=True),
+               chargers=[dict(c, surplus=True) if i % 3 == 0 else c for i, c in enumerate(sc["chargers"])],
+               events=sc["events"] + [{"t": 0, "pv": {"L1": 30, "L2": 30, "L3": 30}}])
+    doc = json.loads(bytes(_same_doc(sun)[3]))
+    eq(doc["chargers"]["bay0"]["surplus"], "starting")
+    ok("surplus" not in doc["chargers"]["bay1"], doc["chargers"]["bay1"])
+    # what a message allocates: a few floats (the phases' amps), not the ~12 KB of
+    # dicts and a joined string state() builds for 31 chargers (64-bit: 448 B here)
+    gc.collect()
+    a = gc.mem_alloc()
+    gc.disable()
+    w.payload(sim.hub, energy, 60)
+    used = gc.mem_alloc() - a
+    gc.enable()
+    ok(used < 1024, "the writer allocated %d bytes for a %d-byte message" % (used, len(payload)))
+
+
+def _same_doc(sc):
+    """The Writer's message and state()'s document agree over 60 periods of sc."""
+    import random
     sim = simsite.Sim(sc)
     w = telemetry.Writer("hub1", sim.hub)
-    energy = Energy(sim.hub.ids)
+    energy = Energy(sim.hub.ids + [way + "_" + p for way in ("import", "export") for p in sim.phases])
     for k in range(60):
         sim.step(k * 500)
         for cid in energy.wh:
@@ -129,13 +152,4 @@ def test_the_writer_gives_the_same_document_without_building_one():
             got["heap"]["free"] = want["heap"]["free"]   # gc.mem_free() moves between the two
         eq(tp, "almhub/hub1/telemetry")
         near_doc(want, got, "t=%d" % k)
-    ok(len(payload) > 2000, "30 chargers: %d bytes" % len(payload))
-    # what a message allocates: a few floats (the phases' amps), not the ~12 KB of
-    # dicts and a joined string state() builds for 31 chargers (64-bit: 448 B here)
-    gc.collect()
-    a = gc.mem_alloc()
-    gc.disable()
-    w.payload(sim.hub, energy, 60)
-    used = gc.mem_alloc() - a
-    gc.enable()
-    ok(used < 1024, "the writer allocated %d bytes for a %d-byte message" % (used, len(payload)))
+    return sim, w, energy, payload
