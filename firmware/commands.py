@@ -9,6 +9,8 @@ Pure logic. A command is a JSON object {"cmd": NAME, "id": optional echo, ...}:
     {"cmd": "set_max", "charger": "bay1", "max": 16}
     {"cmd": "pause", "charger": "bay1"}  /  {"cmd": "resume", "charger": "bay1"}
     {"cmd": "priority", "charger": "bay1", "priority": 2}
+    {"cmd": "surplus", "charger": "bay1", "on": false}   solar surplus only, or as any charger
+                                                (one set up for it in config.json)
     {"cmd": "status"}                           the reply carries a status dump
     {"cmd": "capture"}                          record the next burst for replay
     {"cmd": "sessions", "since": 0}             the charging sessions after that number (20 at most)
@@ -31,12 +33,12 @@ import json
 
 MAX_BYTES = 1024
 NAMES = ("set_limit", "set_margin", "set_max", "pause", "resume", "priority", "status", "capture",
-         "sessions", "forget_sessions", "grid_limit", "profile")
+         "sessions", "forget_sessions", "grid_limit", "profile", "surplus")
 _KEYS = {
     "set_limit": ("limit",), "set_margin": ("margin",), "set_max": ("charger", "max"),
     "pause": ("charger",), "resume": ("charger",), "priority": ("charger", "priority"),
     "status": (), "capture": (), "sessions": ("since",), "forget_sessions": (),
-    "grid_limit": ("limit", "for_s"), "profile": ("date", "hourly"),
+    "grid_limit": ("limit", "for_s"), "profile": ("date", "hourly"), "surplus": ("charger", "on"),
 }
 
 
@@ -55,6 +57,8 @@ class Hard:
         self.margin = site.get("margin", 0)
         self.max = dict((c["id"], c.get("max", 32)) for c in cfg.get("chargers", []))
         self.min = dict((c["id"], c.get("min", 6)) for c in cfg.get("chargers", []))
+        # set up for solar surplus (config.json: and a voltage reference on its lines)
+        self.surplus = [c["id"] for c in cfg.get("chargers", []) if c.get("surplus")]
 
 
 def number(v, name):
@@ -242,6 +246,15 @@ def apply(cmd, ctl, hard, overrides, grd=None, now=0):
             raise Refused("priority: %r is outside -100..100" % x)
         ch.priority = x
         overrides.setdefault("priority", {})[ch.id] = x
+    elif name == "surplus":
+        i, ch = _charger(ctl, cmd)
+        on = cmd["on"]
+        if not isinstance(on, bool):
+            raise Refused("on: true (solar surplus only) or false (as any charger)")
+        if ch.id not in hard.surplus or ctl.surplus is None:
+            raise Refused("surplus: %s is not set up for it (chargers[].surplus in config.json)" % ch.id)
+        ctl.surplus.set_mode(i, on)
+        overrides.setdefault("surplus", {})[ch.id] = on
 
 
 def restore(overrides, ctl, hard, grd=None):
@@ -254,7 +267,8 @@ def restore(overrides, ctl, hard, grd=None):
         cmds.append({"cmd": "set_limit", "limit": overrides["limit"]})
     if "margin" in overrides:
         cmds.append({"cmd": "set_margin", "margin": overrides["margin"]})
-    for key, cmd, arg in (("max", "set_max", "max"), ("priority", "priority", "priority")):
+    for key, cmd, arg in (("max", "set_max", "max"), ("priority", "priority", "priority"),
+                          ("surplus", "surplus", "on")):
         section = overrides.get(key)
         if isinstance(section, dict):
             for cid, v in section.items():

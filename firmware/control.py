@@ -133,6 +133,7 @@ class Controller:
         # solar surplus (surplus.Surplus, each period): None, or the most a
         # surplus charger may be offered (0: paused); only ever lowers want
         self.surplus_a = [None] * n  # type: list
+        self.surplus = None          # the surplus.Surplus setting surplus_a, where one is set up
         self.enabled = [True] * n
         self.order = list(range(n))
         self._want = [0] * n           # scratch, allocated once (a period allocates little)

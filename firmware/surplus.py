@@ -35,11 +35,14 @@ class Surplus:
         self.since = [None] * n         # when the pending start or pause began (None: none)
         self.pool = [0.0] * nph         # scratch: per phase, what is left to give
         ctl.surplus_a = [None] * n
+        ctl.surplus = self           # commands switch a charger's mode through it
         for i in range(n):
             self.set_mode(i, modes[i])
 
     def set_mode(self, i, on):
         """Charger i into surplus mode (paused until a minute of surplus) or out of it."""
+        if (self.ctl.surplus_a[i] is not None) == bool(on):
+            return                  # as it is: a charging car is not paused by a repeat
         self.on[i] = 0
         self.since[i] = None
         self.ctl.surplus_a[i] = 0 if on else None

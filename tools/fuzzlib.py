@@ -13,7 +13,8 @@ arrivals, departures, load steps (the house alone may go over the limit),
 every sensor fault, commands (valid or not), and limits from outside: an
 aggregator's grid_limit messages (and its failsafe when they stop, and at
 boot), grid_limit commands, a dry contact that closes, opens or cannot be
-read.
+read; and solar generation coming and going (a voltage reference per line,
+site.pv, chargers in surplus mode).
 
 The invariant (README, "Load management"), checked on the simulator's truth
 (`actual`, what the clamps would read with perfect sensors), never on what
@@ -175,7 +176,7 @@ def scenarios(draw, max_chargers=30, duration=240):
     for _ in range(draw(st.integers(0, 40))):
         t = draw(t_of)
         kind = draw(st.sampled_from(["plug", "plug", "plug", "unplug", "load", "load", "sensor", "cmd",
-                                     "grid_msg", "contact"]))
+                                     "grid_msg", "contact", "pv"]))
         if kind == "plug":
             events.append({"t": t, "plug": draw(st.sampled_from(ids)), "ev_max": draw(st.integers(6, 32)),
                            "kwh": draw(st.sampled_from([0.05, 0.5, 5, 50])), "delay": draw(st.integers(0, 5))})
@@ -193,12 +194,21 @@ def scenarios(draw, max_chargers=30, duration=240):
                                                 "for_s": draw(st.integers(1, 120))}})
         elif kind == "contact":
             events.append({"t": t, "contact": draw(st.sampled_from([True, False, None]))})
+        elif kind == "pv":            # the sun on some lines (a cloud: 0), export where it is more than the load
+            events.append({"t": t, "pv": {p: draw(st.integers(0, int(max(limits) * 1.2))) for p in phases
+                                          if draw(st.booleans())} or {phases[0]: 0}})
         else:
             events.append({"t": t, "cmd": draw(_commands(ids, limits, margin))})
     control = {"holdoff_ms": draw(st.sampled_from([0, 5000, 30000]))}
     sc = {"duration": duration, "mains_hz": draw(st.sampled_from([50, 60])),
           "readback": draw(st.booleans()), "charger_cts": draw(st.integers(0, 3)) == 0,
           "site": site, "chargers": chargers, "control": control, "events": events}
+    if any("pv" in e for e in events) or draw(st.integers(0, 5)) == 0:
+        # generation behind the mains CTs, a voltage reference per line, some chargers in surplus mode
+        sc["vt"], site["pv"] = True, True
+        for ch in chargers:
+            if draw(st.booleans()):
+                ch["surplus"] = True
     if any("grid_msg" in e or "contact" in e for e in events):
         # watched (the failsafe at boot too) or not; a contact wired
         sc["grid"] = {"topic": draw(st.booleans()), "failsafe_a": draw(st.integers(0, max(limits))),

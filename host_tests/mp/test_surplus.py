@@ -172,3 +172,36 @@ def test_the_hub_refuses_surplus_without_a_voltage_reference():
     eq(e.args[0], "charger 'c': surplus needs a voltage reference (board vt) on L2")
     sc["vt"] = True
     ok(simsite.Sim(sc).hub.surplus is not None, "with one: built")
+
+
+def test_the_surplus_command_switches_a_charger_set_up_for_it_and_survives_a_reboot():
+    import commands
+    cfg = {"site": {"phases": ["L1"], "limit": 100},
+           "chargers": [{"id": "sun", "surplus": True, "max": 32}, {"id": "grid", "max": 32}]}
+    ctl, s = make(cfg["chargers"])
+    hard = commands.Hard(cfg)
+    kept = {}
+    run(s, ctl, lambda t, d: 20.0 - d, 0, 61000)
+    eq(ctl.surplus_a[0], 19)
+
+    def cmd(**kw):
+        kw["cmd"] = "surplus"
+        import json
+        return commands.handle(json.dumps(kw), ctl, hard, kept)[0]
+    eq(cmd(charger="sun", on=True)["ok"], True)
+    eq(ctl.surplus_a[0], 19)                          # a repeat does not pause a charging car
+    eq(cmd(charger="sun", on=False)["ok"], True)
+    eq(ctl.surplus_a[0], None)                        # as any charger: the controller alone
+    eq(s.state(0), None)
+    for bad, why in (({"charger": "grid", "on": True}, "not set up"), ({"charger": "sun", "on": 1}, "on:"),
+                     ({"charger": "nobody", "on": True}, "no charger"), ({"charger": "sun"}, "on missing")):
+        r = cmd(**bad)
+        ok(not r["ok"] and why in r["error"], r)
+    eq(ctl.surplus_a[0], None)                        # a refusal changes nothing
+    eq(kept, {"surplus": {"sun": False}})
+    ctl2, s2 = make(cfg["chargers"])                  # a reboot: the override re-applied
+    eq(ctl2.surplus_a[0], 0)
+    eq(commands.restore(kept, ctl2, hard), {"surplus": {"sun": False}})
+    eq(ctl2.surplus_a[0], None)
+    eq(cmd(charger="sun", on=True)["ok"], True)
+    eq(ctl.surplus_a[0], 0)                           # back in surplus mode: waiting for its minute
