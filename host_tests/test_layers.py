@@ -6,7 +6,8 @@ import os
 from conftest import ROOT, run_micropython
 
 # Pure logic: runs unchanged on the unix port, the time comes in as an argument.
-LOGIC = ("ct", "health", "alloc", "control", "config", "pilot", "capture", "readback")
+LOGIC = ("ct", "health", "alloc", "control", "config", "pilot", "capture", "readback", "power", "demand",
+         "sessions", "ring", "heap", "grid", "surplus", "commands", "telemetry")
 HARDWARE = {"machine", "network", "socket", "time", "utime", "rp2", "esp32", "esp", "select", "ssl"}
 
 
