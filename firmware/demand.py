@@ -27,6 +27,7 @@ interval is kept, and the next boot carries on after it.
 """
 
 import json
+from array import array
 
 import ring
 
@@ -37,15 +38,35 @@ _MAX_DT_MS = 60000     # a longer gap between periods (a stall) is not counted
 
 
 class Demand:
-    """The interval being measured; `last` is the one finished most recently."""
+    """The interval being measured; `last` is the one finished most recently.
+
+    Sums, counts and peaks are arrays written in place: a period makes no
+    object that outlives it (a float kept for a quarter-hour, made among a
+    period's garbage, pins a hole in the heap; on 32 bits a float is an object)."""
 
     def __init__(self, nph, interval_s=INTERVAL_S):
         self.nph = nph
         self.interval_ms = interval_s * 1000
+        self.amp_ms = array("d", bytes(8 * nph))   # A*ms of healthy readings
+        self.ok_ms = array("i", bytes(4 * nph))    # their ms (< 2**31: one interval)
+        self.peak = array("d", bytes(8 * nph))     # the highest reading; < 0: none
+        self._sum = array("d", bytes(8 * nph))     # the same of the interval last finished
+        self._ok = array("i", bytes(4 * nph))
+        self._peak = array("d", bytes(8 * nph))
+        self.last_end = 0
         self.start(0)
         self.prev = None
-        self.last = None
         self.count = 0        # intervals finished since boot
+
+    @property
+    def last(self):
+        """(end_s, means, maxes) of the interval finished last, None where it had
+        no healthy reading; None before the first (built when asked: rarely)."""
+        if not self.count:
+            return None
+        r = range(self.nph)
+        return (self.last_end, [self._sum[p] / self._ok[p] if self._ok[p] else None for p in r],
+                [self._peak[p] if self._peak[p] >= 0 else None for p in r])
 
     def start(self, t_s, keep=False):
         """Set the log's clock (seconds): intervals end on its multiples of the
@@ -58,10 +79,10 @@ class Demand:
             self._reset()
 
     def _reset(self):
-        n = self.nph
-        self.amp_ms = [0.0] * n
-        self.ok_ms = [0] * n
-        self.peak = [None] * n  # type: list
+        for p in range(self.nph):
+            self.amp_ms[p] = 0
+            self.ok_ms[p] = 0
+            self.peak[p] = -1
 
     def add(self, now, amps, ok, ticks_diff):
         """One control period's readings (amps per phase, health per phase)."""
@@ -76,14 +97,17 @@ class Demand:
                 a = amps[p]
                 self.amp_ms[p] += a * dt
                 self.ok_ms[p] += dt
-                if self.peak[p] is None or a > self.peak[p]:
+                if a > self.peak[p]:
                     self.peak[p] = a
         self.pos_ms += dt
         if self.pos_ms >= self.interval_ms:
             self.pos_ms -= self.interval_ms
             self.begin_s += self.interval_ms // 1000
-            means = [self.amp_ms[p] / self.ok_ms[p] if self.ok_ms[p] else None for p in range(self.nph)]
-            self.last = (self.begin_s, means, self.peak)
+            self.last_end = self.begin_s
+            for p in range(self.nph):
+                self._sum[p] = self.amp_ms[p]
+                self._ok[p] = self.ok_ms[p]
+                self._peak[p] = self.peak[p]
             self.count += 1
             self._reset()
 
