@@ -44,6 +44,7 @@ CONTACT_FLIPS = 6
 CONTACT_WINDOW_MS = 60000
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MAX_FOR_S = 86400
+WALL_VALID = 1735689600   # 2025-01-01T00:00:00Z: a wall clock before it is unset or wrong
 _SIGS = (COMMAND, GRID)
 
 

@@ -123,11 +123,11 @@ class Hub:
         modes = [ch.get("surplus", False) for ch in cfg.get("chargers", [])]
         self.surplus = None
         if True in modes:
-            for ch in cfg["chargers"]:
-                for name in ch.get("phases", site["phases"][:1]) if ch.get("surplus") else ():
-                    if self.pw_phase[site["phases"].index(name)] is None:
+            for i, ch in enumerate(self.ctl.site.chargers):
+                for p in ch.phases if modes[i] else ():
+                    if self.pw_phase[p] is None:
                         raise ValueError("charger %r: surplus needs a voltage reference (board vt) on %s"
-                                         % (ch["id"], name))
+                                         % (ch.id, site["phases"][p]))
             import surplus    # only where configured: the module stays out of RAM otherwise
             self.surplus = surplus.Surplus(self.ctl, modes, ticks_diff)
             self.export_a = [None] * len(site["phases"])   # type: list

@@ -19,8 +19,9 @@ unix_s().
 import socket
 import struct
 
+import grid
+
 _NTP_UNIX = 2208988800      # seconds from 1900 (NTP) to 1970 (Unix)
-_VALID = 1735689600         # 2025-01-01: a reply before it is wrong
 
 
 class Ntp:
@@ -90,7 +91,7 @@ class Ntp:
             return False
         secs, frac = struct.unpack(">II", data[40:48])
         unix = secs - _NTP_UNIX
-        if unix < _VALID:
+        if unix < grid.WALL_VALID:     # a reply before 2025 is wrong
             return False
         # half the round trip is taken as the reply's age
         self.base_s = unix

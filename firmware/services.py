@@ -14,6 +14,7 @@ import json
 import commands
 import config
 import demand
+import grid
 import health
 import mqttlink
 import sessions
@@ -22,7 +23,6 @@ import telemetry
 
 _CAPTURES = 4   # capture files kept on the flash; older ones are removed
 _DRAW_A = 0.5       # a charger's own CT below this reads no car
-_WALL_VALID = 1735689600   # 2025-01-01T00:00:00Z
 _FLUSH_MS = 60000   # amp-ms sums go into Wh every minute (an int stays small: 80 A * 60 s)
 
 
@@ -141,7 +141,7 @@ class Services:
             self.hub.event(now, "grid_limit refused: %s" % e.args[0])
             return
         w = self.wall_s()
-        if ts is not None and w and ts >= _WALL_VALID:    # ts is the time it was sent: what is left
+        if ts is not None and w and ts >= grid.WALL_VALID:    # ts is the time it was sent: what is left
             for_s = ts + for_s - w
             if for_s <= 0:
                 self.hub.event(now, "grid_limit expired (sent %d s ago)" % (w - ts))
@@ -246,7 +246,7 @@ class Services:
         if t is None:
             return 0
         s = int(t()) + self._epoch
-        return s if s >= _WALL_VALID else 0
+        return s if s >= grid.WALL_VALID else 0
 
     def clock_source(self):
         """Where the wall clock comes from: "ntp", "rtc" (set some other way) or "unset"."""

@@ -399,7 +399,8 @@ class Sim:
         d = self.hub.demand
         if d.count != self.demand_seen:      # this row ends a 15-minute interval
             self.demand_seen = d.count
-            rec["demand"] = demand.phases_obj(d.last[1], d.last[2], self.phases)
+            last = d.last      # (built when asked: once)
+            rec["demand"] = demand.phases_obj(last[1], last[2], self.phases)
         return rec
 
     def run(self, out):
