@@ -137,7 +137,11 @@ def main():
            "chargers": [{"id": "bay%d" % i, "phases": [("L1", "L2", "L3")[i % 3]]} for i in range(N)],
            "control": {"holdoff_ms": 0}}
     if port:
-        cfg["mqtt"] = {"host": "127.0.0.1", "port": port, "hub_id": "heap"}
+        # pings a minute apart: this clock runs ~100 times faster than the
+        # broker's, whose answer (held by Nagle and a delayed ACK, up to 40 ms)
+        # can come 10 periods late; the default 5 s would drop a healthy
+        # connection at random, and each drop changes the heap measured
+        cfg["mqtt"] = {"host": "127.0.0.1", "port": port, "hub_id": "heap", "ping_ms": 60000}
         if ca:
             cfg["mqtt"].update(tls=True, ca=ca, server_name="localhost")
     cal = hal.calibration(board)
