@@ -9,6 +9,8 @@ complete period, so a hung loop resets the board (and a fresh boot makes
 every pilot safe before anything else, in __init__ and in main).
 """
 
+import gc
+
 import config
 import ct
 import control
@@ -98,7 +100,16 @@ class Hub:
             cal = [c * t for c, t in zip(cal, trim)]
         self.meter = ct.Meter(adc, cal, mains_hz=board["mains_hz"],
                               stale_ms=2 * period + 500)
+        # Boot in stages with a collection between them: a stage's garbage
+        # (comprehensions' temporaries, `[x] * n`'s one-item list) is freed
+        # before the next stage's lasting objects are placed, so they fill its
+        # holes instead of sitting above them and splitting the free end.
+        # Largest free block after a simulated hour (tools/bench.py heap's
+        # program: 32 bits, ROMFS, 108 KiB): 12.0 -> 14.4 KiB for these, and
+        # 16.5 -> 18.9 KiB for those in Services.
+        gc.collect()
         self.ctl = control.Controller(site, cfg.get("chargers", []), ctl, ticks_diff)
+        gc.collect()
         self.ids = [ch["id"] for ch in cfg.get("chargers", [])]
         # a CT named after a charger measures that charger's own feed
         self.charger_ch = [names.index(i) if i in names else None for i in self.ids]
@@ -115,6 +126,7 @@ class Hub:
         self.pw_charger = [None if c is None else _pair(spec, ch.get("phases", site["phases"][:1]), c, vt, leads)
                            for ch, c in zip(cfg.get("chargers", []), self.charger_ch)]
         self.power = None
+        gc.collect()
         if spec:
             import power    # only where a VT is wired: the module stays out of RAM otherwise
             self.power = power.Pairs(self.meter, spec, board["mains_hz"])
@@ -142,6 +154,7 @@ class Hub:
                            "pilot" if readback is not None else "none")
                           for c, k in zip(self.charger_ch, self.pw_charger)]
         nph = len(site["phases"])
+        gc.collect()
         self.demand = demand.Demand(nph)   # 15-minute demand, per phase
         # limits from outside (grid signals, the dry contact, schedules, the
         # demand cap): the controller takes them each period
@@ -155,7 +168,8 @@ class Hub:
         self.phase_a = [0.0] * nph
         self.phase_ok = [False] * nph
         self.believed = [False] * nph
-        self.log = []       # the last _LOG_LEN events, (now_ms, text)
+        self.log = [None] * (_LOG_LEN + 1)  # type: list  # the last _LOG_LEN events, (now_ms, text)
+        del self.log[:]     # room made at boot and kept (see mqttlink.Link.outbox)
         self.logged = 0     # events ever logged
         self.mode = None
         self.states = None

@@ -29,6 +29,9 @@ except ImportError:  # the hub controls without MQTT too
     MQTTClient = MQTTException = _umqtt = None
 
 
+OUTBOX_ROOM = 56   # what Services keeps while the broker is away (16), a period's events (32) and more
+
+
 class _Sock:
     """A socket for umqtt.simple whose blocking mode is a timeout, TLS if asked.
 
@@ -117,7 +120,12 @@ class Link:
         self.retry_at = None
         self.pinged = None
         self.sent_at = None
-        self.outbox = []        # (topic, payload, retain): replies and events
+        # (topic, payload, retain[, qos]): replies and events. Its room is
+        # made here, in the boot's clean heap, and kept: a list that grows
+        # later (append) or shrinks (pop) is moved, and a list moved in a
+        # reconnect's period lands past its garbage and splits the free end
+        self.outbox = [None] * OUTBOX_ROOM  # type: list
+        del self.outbox[:]      # a slice deletion keeps the room
         self.connects = 0
         self.drops = 0
         self.published = 0
@@ -203,9 +211,15 @@ class Link:
                         td(self.clock.ticks_ms(), t0) > self.timeout_ms:
                     break
             self.sock.setblocking(True)   # wait_msg leaves it blocking; make that a timeout
-            while self.outbox:
-                item = self.outbox.pop(0)   # (topic, payload, retain[, qos])
-                self.client.publish(item[0], item[1], item[2], item[3] if len(item) > 3 else 0)
+            sent = 0
+            try:
+                while sent < len(self.outbox):
+                    item = self.outbox[sent]   # (topic, payload, retain[, qos])
+                    sent += 1                  # one that fails is not sent again
+                    self.client.publish(item[0], item[1], item[2], item[3] if len(item) > 3 else 0)
+            finally:
+                if sent:
+                    del self.outbox[:sent]     # a slice deletion keeps the room; pop(0) gives it back
             if self.sent_at is None or td(now, self.sent_at) >= self.telemetry_ms:
                 t, p = telemetry_fn()
                 self.client.publish(t, p)

@@ -9,6 +9,7 @@ changes the controller between two steps. Overrides set by commands are
 saved atomically and re-applied at boot within the hard limits.
 """
 
+import gc
 import json
 
 import commands
@@ -45,6 +46,7 @@ class Services:
         self.capture_dir = capture_dir
         self.hard = commands.Hard(cfg)
         self.overrides = commands.restore(store.load_json(state_path, {}) or {}, hub.ctl, self.hard, hub.grid)
+        gc.collect()    # a stage of boot ends: its garbage freed before the next's lasting objects (see Hub)
         # the point of common coupling's import and export per phase, where a
         # voltage reference gives power a sign
         self.pcc = [p for p in range(len(hub.pw_phase)) if hub.pw_phase[p] is not None]
@@ -53,6 +55,7 @@ class Services:
         self.energy_keys = hub.ids + self.pcc_keys
         self.energy = store.Energy(energy_path, self.energy_keys)
         self.w_ms = [0.0] * len(self.energy_keys)   # metered W*ms since the last flush
+        gc.collect()
         self.link = None
         if mq:
             try:
@@ -60,6 +63,7 @@ class Services:
                                           on_grid=self.grid_message if hub.grid.topic else None)
             except (OSError, ValueError) as e:   # the CA file missing or no certificate: no MQTT,
                 print("almhub: mqtt: %s (no MQTT)" % e)    # control goes on
+        gc.collect()
         self.ntp = None
         if cfg.get("ntp"):
             import ntp
@@ -71,6 +75,7 @@ class Services:
         self.demand_log = demand.Log(capture_dir + "demand.log", len(self.phases))
         hub.demand.start(self.demand_log.end_s)   # the log's clock goes on after its last interval
         self.demand_seen = hub.demand.count
+        gc.collect()
         self.sessions = sessions.Sessions(hub.ids, hub.energy_by, capture_dir + "sessions.log",
                                           readback=hub.readback is not None)
         self.heap = None  # type: tuple | None  # (free, largest block) at boot, for telemetry

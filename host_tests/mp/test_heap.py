@@ -54,3 +54,47 @@ def test_boot_prints_the_heap_and_refuses_what_does_not_fit():
     finally:
         heap.measure = real
         del main.print
+
+
+def test_outbox_and_event_log_keep_their_room():
+    # Lists that live for the hub's life are given their room at boot and never
+    # moved: an append past it, or a pop() that shrinks it, would allocate in a
+    # later period (a reconnect's) and could split the heap's free end.
+    import micropython
+    import hal
+    import hub
+    import mqttlink
+    import outputs
+    import config
+
+    class Clock:
+        def ticks_ms(self):
+            return 0
+
+    link = mqttlink.Link({"host": "127.0.0.1"}, "h1", lambda p: {}, Clock())
+    b = hal.load_board("sim")
+    cfg = config.validate({"site": {"phases": ["L1"], "limit": 32}, "chargers": [{"id": "c0"}]})
+    h = hub.Hub(b, cfg, hal.make_sampler(b), [outputs.SimPilot()], lambda a, b: a - b)
+    item = ("t", "p", False)
+    micropython.heap_lock()
+    try:
+        for n in range(mqttlink.OUTBOX_ROOM):
+            link.outbox.append(item)
+    finally:
+        micropython.heap_unlock()
+    del link.outbox[:mqttlink.OUTBOX_ROOM - 1]     # sent, as service() removes them
+    micropython.heap_lock()
+    try:
+        for n in range(mqttlink.OUTBOX_ROOM - 1):
+            link.outbox.append(item)
+        for n in range(1000):                       # the log full, for ever
+            h.log.append(item)
+            if len(h.log) > 32:
+                h.log.pop(0)
+    finally:
+        micropython.heap_unlock()
+    eq(link.outbox, [item] * mqttlink.OUTBOX_ROOM)
+    eq(len(h.log), 32)
+    h.event(5, "x")        # the hub's own way in: still within the room
+    eq(h.log[-1], (5, "x"))
+    eq(h.logged, 1)
