@@ -250,8 +250,9 @@ def heap():
                                                                    res["largest_free"] / 1024, res["connects"]))
             cnt = _heap_run(exe, path, 2048, port, hour, state, ca, count=True)
             if cnt:
-                print("    allocated per period   median ~%d B, max %d B   (target <= 1 KB; gc off around"
-                      " each period, in 2 MiB)" % (cnt["alloc_per_period"]["median"], cnt["alloc_per_period"]["max"]))
+                med = cnt["alloc_per_period"]["median"]     # to 32 B, up to 2 KiB
+                print("    allocated per period   median %s B, max %d B   (target <= 1 KB; gc off around"
+                      " each period, in 2 MiB)" % ("~%d" % med if med < 2048 else "> 2048", cnt["alloc_per_period"]["max"]))
             print("    the site model's own   %.1f KiB of it" % (res["world_bytes"] / 1024))
             # the same build as a ROMFS image (mpremote romfs build), mounted at /rom
             img = out + ".romfs"

@@ -164,7 +164,7 @@ def main():
     gc.collect()
     low = None
     peak = 0
-    hist = array.array("i", [0] * 65)    # bytes allocated per period, in 256-byte buckets
+    hist = array.array("i", [0] * 65)    # bytes allocated per period, in 32-byte buckets to 2 KiB
     most = 0
     t = 0
     period = h.period_ms
@@ -198,7 +198,7 @@ def main():
         used = gc.mem_alloc()
         if count:
             gc.enable()
-            b = (used - a0) >> 8
+            b = (used - a0) >> 5
             hist[b if b < 64 else 64] += 1
             most = used - a0 if used - a0 > most else most
         peak = used if used > peak else peak
@@ -214,7 +214,7 @@ def main():
         median += 1
     print(json.dumps({"ok": True, "min_free": low, "peak_alloc": peak - _base, "world_bytes": world, "rom_bytes": _rom,
                       "largest_free": biggest, "periods": t // period,
-                      "alloc_per_period": {"median": median * 256 + 128, "max": most},
+                      "alloc_per_period": {"median": median * 32 + 16, "max": most},
                       "mqtt_up": bool(sv.link and sv.link.up), "telemetry": sv.link.published if sv.link else 0,
                       "connects": sv.link.connects if sv.link else 0}))
 
