@@ -29,7 +29,10 @@ except ImportError:  # the hub controls without MQTT too
     MQTTClient = MQTTException = _umqtt = None
 
 
-OUTBOX_ROOM = 56   # what Services keeps while the broker is away (16), a period's events (32) and more
+# The outbox's room: what Services keeps while the broker is away (16), a
+# period's events (32) and a few replies. A period with more (every car
+# leaving at once) still works: the list grows, once, and is moved.
+OUTBOX_ROOM = 56
 
 
 class _Sock:
