@@ -180,6 +180,11 @@ class Hub:
         if len(self.log) > _LOG_LEN:
             self.log.pop(0)
 
+    def surplus_state(self, i):
+        """Charger i's solar surplus state (surplus.Surplus.state), None where it
+        is not in surplus mode or none is set up: for telemetry and the simulator."""
+        return self.surplus.state(i) if self.surplus is not None else None
+
     def sensor(self, p):
         """Phase p's sensor status name: the Meter's, or `implausible` when the
         controller does not believe a healthy-looking reading."""

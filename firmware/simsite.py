@@ -384,8 +384,9 @@ class Sim:
             chargers[cid] = {"offered": offers[i], "duty": self.pilots[i].permille / 10,
                              "draw": ev.draw, "state": states[i] if states and states[i] else "?",
                              "car": ev.state}
-            if self.hub.surplus is not None and self.hub.ctl.surplus_a[i] is not None:
-                chargers[cid]["surplus"] = self.hub.surplus.state(i)
+            sp = self.hub.surplus_state(i)
+            if sp is not None:
+                chargers[cid]["surplus"] = sp
         rec = {"t": now / 1000, "mode": self.hub.ctl.mode, "phases": phases, "chargers": chargers,
                "limit": dict(zip(self.phases, self.hub.ctl.eff_a)), "limit_source": self.hub.grid.source}
         g = self.hub.grid

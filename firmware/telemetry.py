@@ -51,7 +51,7 @@ def state(hub_id, hub, energy, uptime_s, heap=None, clock=None):
                          "state": states[i] if i < len(states) and states[i] else "?",
                          "on": ctl.enabled[i], "kwh": _kwh(energy.wh[cid]) if energy else 0,
                          "energy": _energy_kind(hub, i)}
-        sp = hub.surplus.state(i) if hub.surplus is not None else None
+        sp = hub.surplus_state(i)
         if sp is not None:     # solar surplus mode: charging, starting, pausing or waiting
             chargers[cid]["surplus"] = sp
     doc = {"t": uptime_s, "mode": ctl.mode, "margin": ctl.margin_a}
@@ -277,7 +277,7 @@ class Writer:
             self.kwh(energy.wh[hub.ids[i]] if energy else 0)
             self.put(b', "energy": "')
             self.name(_energy_kind(hub, i))
-            sp = hub.surplus.state(i) if hub.surplus is not None else None
+            sp = hub.surplus_state(i)
             if sp is not None:
                 self.put(b'", "surplus": "')
                 self.name(sp)
