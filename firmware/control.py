@@ -8,27 +8,25 @@ handed in, so the unix port and the boards share this code).
 
 The invariant it keeps (README, "Load management"): no choice of the hub
 takes a phase or a circuit over its limit, and nothing it cannot see (a car
-arriving at a bay with a standing offer, a load step, a lost clamp) keeps
-one over for longer than one period plus the EV's response (5 s). It rests
-on three rules:
+arriving at a bay with a standing offer, a car taking more of its offer, a
+load step, a lost clamp) keeps one over for longer than one period plus the
+EV's response (5 s). It rests on:
 
-- Booking. Every charger that may draw (a car in B, C or D, or any enabled
-  bay where the pilot is not read back) is counted at the most it may draw:
-  its offer, or any higher offer of the last response_ms (an EV has that long
-  to follow a cut; `committed`). Offers are granted only while
-  non-EV estimate + sum of committed <= limit - margin, per phase and circuit.
-  So a car that arrives, or one that takes all it was offered, cannot take
-  the site over while the estimate is right.
-- An estimate that is never low. The non-EV load lies in
-  [M - most the EVs can draw, M - least they can draw]; a charger's draw is
-  known from its own CT, 0 where the pilot reads A, E or F (no car, or no
-  supply), and otherwise anything from 0 to its committed offer (a car in B
-  may start at any moment, and the read-back's debounce lags the car). The estimate is kept
-  while it lies in that band (a car answering an offer moves M, not the
-  house), moved to the band's edge when M leaves it, and set to the band's
-  top (every unknown EV taken as drawing nothing: the most the house can be)
-  whenever the phase is measured over its limit. A cut computed from the top
-  is enough in one round, whoever was drawing.
+- Beliefs from the mains (draws.Draws, issue 21). Without a CT per charger
+  each charger's draw is learned from M's answers to its offer changes; the
+  non-EV estimate is M less those beliefs, so it follows the house both
+  ways. Offers are shared from limit - margin - estimate; a raise is granted
+  only into what the line keeps once every pending raise is taken (EVs as a
+  phasor sum, the house by magnitude), and on circuits (no clamp) only into
+  what no committed offer holds (an EV has response_ms to follow a cut;
+  `committed`).
+- Cuts that are enough: a phase over its limit has the rise in its estimate,
+  so offers are cut until the beliefs fit, by about the excess. If it is still
+  over one response time later a belief was high (two unseen changes at
+  once): every belief on it is forgotten and the next cut is from the top.
+- Standing minimums: a bay whose car draws nothing keeps its minimum (a car
+  may start at any moment), credited on its lines where they could take it,
+  booked on circuits.
 - Believe only what is plausible. A phase whose CT reads less than the EVs
   known to draw on it (own CTs), or ~0 A while an offer stands on it (a
   clamp that slipped off its cable), is `implausible`: a fallback cause like
@@ -41,15 +39,18 @@ Every period:
    than what the last believed non-EV estimate leaves (a healthy measurement
    during the hold-off is used as it comes). Leaving fallback needs the phase
    healthy for holdoff_ms.
-2. What is free: limit - margin - non-EV estimate, down at once, up only by
+2. Beliefs and the estimate (_learn).
+3. What each charger may want: its max (a command may lower it), a car's own
+   maximum as seen, a standing minimum for a bay nobody draws at.
+4. What is free: limit - margin - non-EV estimate, down at once, up only by
    more than 1 A (no hunting on noise).
-3. Share (alloc.Site.fill): max-min fair shares through every circuit and
+5. Share (alloc.Site.fill): max-min fair shares through every circuit and
    phase, >= min or paused; the order is the rotation: highest priority
    first, then least charging time, redrawn every slot_ms.
-4. Pace. A cut goes out at once. A raise waits raise_interval_ms since that
-   charger's last change, goes up at most ramp_a, and is granted only into
-   capacity that no committed offer still holds. A paused charger stays
-   paused for min_pause_ms.
+6. Pace. A cut goes out at once. A raise waits raise_interval_ms since that
+   charger's last change and its last raise's answer, goes up at most
+   ramp_a, one probe at a time per line, the lowest offers first. A paused
+   charger stays paused for min_pause_ms.
 
 Timestamps older than _FORGET_MS are dropped each period: ticks_diff is only
 valid within 2**29 ms (6.2 days) on the boards, and a bay idle for a week
@@ -58,6 +59,7 @@ must not look as if it changed a moment ago.
 
 import alloc
 import config
+import draws as draws_mod
 
 DEFAULTS = {
     "period_ms": 500,          # control period: a 245 ms burst + a few ms of work
@@ -75,7 +77,8 @@ _SLACK_A = 0.5          # measurement slack: a reading this close is not a chang
 _ZERO_A = 0.3           # below this a phase reads "nothing": not believed while an offer stands
 _FORGET_MS = 86400000   # 1 day: longer than any window, well inside ticks_diff's 2**29 ms
 _LONG_AGO = 1 << 29
-_IDLE = "AEF"           # read-back states that cannot draw (B may start at any moment)
+_HAIR_A = 0.05          # a house read a hair over a whole amp does not cost the cars that amp
+_PROBE_MS = 300000      # an idle charger is offered a step more every 5 minutes: is a car drawing?
 
 
 class Controller:
@@ -137,10 +140,28 @@ class Controller:
         self.enabled = [True] * n
         self.order = list(range(n))
         self._want = [0] * n           # scratch, allocated once (a period allocates little)
+        self._fine = [False] * nph
+        self._base = [0] * n
+        self._av = [0.0] * nph
+        self.standing_a = [0] * n   # a standing minimum, credited on its lines (no car drawing)
+        self._lim = [0] * nph
+        self._ask = [0] * n
+        del self._ask[:]            # (its room kept: a period appends without growing it)
+        self._line = [None] * nph  # type: list
+        self._lz = [0] * nph       # type: list
+        self._lcap = [0.0] * nph
         self._booked = [0] * n
         self._cap = [0] * self.site.ncons
         self._used = [0] * self.site.ncons
         self.slot_start = None
+        # what each charger draws, learned from the mains where it has no CT of its own
+        self.draws = draws_mod.Draws(self.site, self.ticks_diff)
+        self._known = [-1] * n
+        self._m = [0] * nph
+        self._good = [False] * nph
+        self._credit = [0.0] * nph
+        self._idle = bytearray(n)
+        self.over_t = [None] * nph  # type: list  # since when each line reads over its limit
         self.avail = [0.0] * nph
         self.nonev = [None] * nph  # type: list  # the non-EV load estimate (None: unknown)
         self.phase_fault = [True] * nph      # until a healthy measurement arrives
@@ -193,6 +214,7 @@ class Controller:
             held = self.hold_t[i] is not None and self._since(now, self.hold_t[i]) < self.cfg["response_ms"]
             self.hold_a[i] = max(o, self.hold_a[i]) if held else o
             self.hold_t[i] = now
+        self.draws.offered(i, o, amps, now)
         self.offer[i] = amps
         self.changed[i] = now
 
@@ -232,71 +254,100 @@ class Controller:
             return False     # nothing at all, with an offer standing: a clamp that slipped off
         return True
 
-    def _estimate(self, p, m_a, states, draws, now):
-        """The non-EV load on phase p, never below what the measurement allows."""
-        lo_ev = 0.0     # the least the EVs can add in phase with the line
-        hi_ev = 0       # the most they can add (a phasor where chargers are line to line)
-        chargers = self.site.chargers
+    def _learn(self, now, phase_a, states, draws):
+        """Per line, the non-EV estimate: M less what the chargers are believed
+        to draw (draws.Draws: own CTs, read-back, and every offer change taken
+        as a probe). A line over its limit for longer than a cut needs to show
+        has a belief that is too high: cut from the top instead."""
+        nph, d = self.site.nph, self.draws
+        m, good, known = self._m, self._good, self._known
+        for p in range(nph):
+            x = phase_a[p] * 100
+            m[p] = int(x + 0.5)                          # centiamps
+            good[p] = self._fine[p]
         for i in range(self.n):
-            if p not in chargers[i].phases:
+            k = draws[i] if draws is not None else None
+            known[i] = -1 if k is None else int(k * 100 + 0.5)
+        cfg = self.cfg
+        lim = self._lim
+        for p in range(nph):
+            lim[p] = int(self.eff_a[p] * 100) + 50 + abs(m[p]) // 50
+        d.update(now, m, good, known, states, self.offer, cfg["response_ms"] + cfg["period_ms"], lim)
+        for p in range(nph):
+            if not good[p]:
                 continue
-            w = self.site.weight_of(i, p)
-            if draws is not None and draws[i] is not None:   # its own CT: no guessing
-                lo_ev += draws[i] * _real(w)
-                hi_ev += draws[i] * w
-            elif states is None or states[i] is None or states[i] not in _IDLE:
-                hi_ev += self.committed(i, now) * w   # C, D, or not read back: 0..committed
-        # The non-EV current is taken in phase with its line: then M >= H + Re(EV),
-        # so M - Re(EV) is never below it. It adds to the EVs' phasor by magnitude
-        # (the allocator's limit - margin - H >= |EVs|), which holds at any angle.
-        # In whole centiamps, rounded up (never low), so that a period makes
-        # few floats (each is a heap object on the boards).
-        x = m_a * 100
-        m = int(x)
-        if m < x:
-            m += 1
-        slack = 50 + m // 50                                  # _SLACK_A + 2 %
-        top = m - (int(lo_ev * 100) if lo_ev else 0)           # (int() rounds the EVs down)
-        bottom = m - (hi_ev * 100 if isinstance(hi_ev, int) else int(abs(hi_ev) * 100))
-        est = self.nonev[p]
-        if est is None or m > self.eff_a[p] * 100 + slack:
-            est = top            # over the limit (or nothing known): a cut that is enough at once
-        else:
-            e = int(est * 100)
-            if e < bottom - slack:
-                est = bottom     # the house rose more than every EV could explain
-            elif e > top + slack:
-                est = top        # the house fell
+            if m[p] > lim[p]:
+                if self.over_t[p] is None:
+                    self.over_t[p] = now
+                elif self._since(now, self.over_t[p]) >= cfg["response_ms"] + 2 * cfg["period_ms"]:
+                    d.forget(p)
+                    d.update(now, m, good, known, states, self.offer, cfg["response_ms"] + cfg["period_ms"], lim)
+                    self.over_t[p] = now
             else:
-                return est       # kept (a float already)
-        return est / 100 if est > 0 else 0.0
+                self.over_t[p] = None
+            h = d.house[p]
+            self.nonev[p] = h / 100 if h > 0 else 0.0
+
+    def _use_a(self, i, now, draws):
+        """What charger i counts for on its lines when another is raised: an own
+        CT's charger its committed offer (as ever); otherwise what it draws, or
+        is still to take of a raise, and its committed offer while it follows a cut."""
+        if draws is not None and draws[i] is not None:
+            return self.committed(i, now)
+        d = self.draws
+        u = d.took_ca[i] + (d.pend_ca[i] if d.pend_ca[i] > 0 else 0)
+        return u / 100 if u > 0 else 0
+
+    def _hair(self):
+        """avail with _HAIR_A more (the allocator takes whole amps, rounded down)."""
+        h = self._av
+        for p in range(len(h)):
+            h[p] = self.avail[p] + _HAIR_A
+        return h
+
+    def _room(self, i, a):
+        """Had charger i's lines room for a more amps last period?"""
+        site = self.site
+        ps = site.chargers[i].phases
+        for j in range(len(ps)):
+            r = self._line[ps[j]]
+            if r is None or r < a * abs(site.wts[i][j]):
+                return False
+        return True
 
     # -- the period -----------------------------------------------------
-    def step(self, now, phase_a, phase_ok, states=None, draws=None):
+    def step(self, now, phase_a, phase_ok, states=None, draws=None, signed_a=None):
         """One control period. phase_a: measured amps per phase; phase_ok: health
         per phase; states: pilot state letter per charger, or None for the whole
         board or one charger (not read back); draws: per charger, amps its own
-        healthy CT measures or None (no CT). Returns the offers (amps)."""
+        healthy CT measures or None (no CT); signed_a: where a voltage reference
+        gives direction, phase_a with export negative (the draw tracker's sums
+        need it; limits are kept on the magnitude). Returns the offers (amps)."""
         cfg, site, n = self.cfg, self.site, self.n
         if not self.booted:
             self.booted = True
             for i in range(n):
                 self.hold_t[i] = now
         self._forget(now)
-        # time served, for the rotation
+        dr = self.draws
+        # time served, for the rotation: time drawing (read back C or D; without
+        # read-back, believed drawing)
         if self.last_ms is not None:
             dt = self.ticks_diff(now, self.last_ms)
             if 0 < dt < _FORGET_MS:
                 for i in range(n):
-                    if self.offer[i] and (states is None or states[i] in (None, "C", "D")):
+                    st = states[i] if states is not None else None
+                    if self.offer[i] and (st in ("C", "D") or st is None and dr.took_ca[i] > 0):
                         self.served_ms[i] += dt
         self.last_ms = now
         # 1. health (measurement and plausibility), with hold-off on the way back
+        fine = self._fine
         for p in range(site.nph):
             self.eff_a[p] = self._limit(p)
             good = phase_ok[p]
             self.implausible[p] = good and not self._plausible(p, phase_a[p], states, draws, now)
             good = good and not self.implausible[p]
+            fine[p] = good
             if not good:
                 self.phase_fault[p] = True
                 self.healthy_since[p] = None
@@ -305,27 +356,14 @@ class Controller:
                     self.healthy_since[p] = now
                 if self._since(now, self.healthy_since[p]) >= cfg["holdoff_ms"]:
                     self.phase_fault[p] = False
-            # 2. what is free
-            top = self.eff_a[p] - self.margin_a
-            if good:
-                self.nonev[p] = self._estimate(p, phase_a[p], states, draws, now)
-            est = self.nonev[p]
-            cap = self.ev_cap_a[p]   # a time-of-use window: what the EVs may use together
-            if self.phase_fault[p]:
-                fb = self._fallback(p)
-                a = fb if est is None else min(fb, top - est)
-                self.avail[p] = float(a if cap is None or a < cap else cap)
-            else:
-                a = top - est
-                if cap is not None and a > cap:
-                    a = cap
-                if a < self.avail[p] or a > self.avail[p] + 1.0:
-                    self.avail[p] = a
+        # 2. what the EVs draw, and so the house
+        self._learn(now, phase_a if signed_a is None else signed_a, states, draws)
         self.mode = FALLBACK if True in self.phase_fault else NORMAL
-        # 3. share
-        want = self._want
+        # 3. what each charger may want
+        want, idle = self._want, self._idle
         for i in range(n):
             want[i] = 0
+            idle[i] = 0
             ch = site.chargers[i]
             st = states[i] if states is not None else None
             if not self.enabled[i] or self.out_fault[i] or st in ("A", "E", "F"):
@@ -336,14 +374,95 @@ class Controller:
             s = self.surplus_a[i]
             if s is not None and s < want[i]:
                 want[i] = s
+            if draws is None or draws[i] is None:
+                probing = dr.pend_ca[i] > 0 and dr.unsure[i] and dr.took_ca[i] <= 0
+                if (dr.idle(i) or probing) and self.offer[i] >= ch.min_a:
+                    # offered and nothing drawn: a standing minimum, for a car
+                    # that may start at any moment; asked again now and then,
+                    # where the line has room (a start the mains could not
+                    # tell apart from the house)
+                    m = ch.min_a
+                    if probing or self._since(now, self.changed[i]) >= _PROBE_MS and self._room(i, m + cfg["ramp_a"]):
+                        m += cfg["ramp_a"]
+                    if m < want[i]:
+                        want[i] = m
+                    idle[i] = 1
+                elif dr.suspect[i]:
+                    if ch.min_a < want[i]:
+                        want[i] = ch.min_a   # stopped, or the house dropped? a cut asks
+                else:
+                    c = dr.cap_a(i, now, self._room(i, cfg["ramp_a"]))   # the car's own maximum, as seen
+                    if c and c < want[i]:
+                        want[i] = c if c >= ch.min_a else ch.min_a
             for p in ch.phases:
                 if self.phase_fault[p]:
                     want[i] = min(want[i], ch.min_a)
+        # 4. what is free: limit - margin - non-EV estimate, down at once, up only
+        # by more than 1 A (no hunting on noise); an idle charger's standing
+        # minimum is not drawn, so it does not take the others' room (credit)
+        for p in range(site.nph):
+            top = self.eff_a[p] - self.margin_a
+            est = self.nonev[p]
+            cap = self.ev_cap_a[p]   # a time-of-use window: what the EVs may use together
+            if self.phase_fault[p]:
+                fb = self._fallback(p)
+                a = fb if est is None else min(fb, top - est)
+                self.avail[p] = float(a if cap is None or a < cap else cap)
+                self._credit[p] = 0.0
+            else:
+                a = top - est
+                if cap is not None and a > cap:
+                    a = cap
+                base = self.avail[p] - self._credit[p]
+                if a < base or a > base + 1.0:
+                    base = a
+                self._credit[p] = 0.0
+                self.avail[p] = base
+        # a standing minimum is kept only where the line could take it if the
+        # others were cut (a car that starts there is then cut for in one round);
+        # it is offered first (a base, as a permit's floor), and credited
+        base, std = self._base, self.standing_a
+        for i in range(n):
+            base[i] = self.floors[i]
+            std[i] = 0
+            if not (idle[i] and want[i] and self.offer[i]):
+                continue
+            ch = site.chargers[i]
+            o = self.offer[i] if self.offer[i] < want[i] else want[i]
+            for p in ch.phases:
+                if self.phase_fault[p] or self.avail[p] < o:
+                    o = 0
+            if not o:
+                continue      # no room even for its minimum: a charger like the others
+            std[i] = o
+            if o > base[i]:
+                base[i] = o
+            ps = ch.phases
+            for j in range(len(ps)):
+                self._credit[ps[j]] += o * abs(site.wts[i][j])
+        for p in range(site.nph):
+            self.avail[p] += self._credit[p]
         if self.slot_start is None or self._since(now, self.slot_start) >= cfg["slot_ms"]:
             self.slot_start = now
             self.order.sort(key=lambda i: (-site.chargers[i].priority, self.served_ms[i], i))
-        target = site.fill(self.avail, want, self.order, self.floors)
-        # 4. pace: cuts now, raises paced and only into capacity nobody may still be using
+        # 5. share (a standing minimum the fill could not keep gives its credit back)
+        target = site.fill(self._hair(), want, self.order, base)
+        for _ in range(n):
+            again = False
+            for i in range(n):
+                if std[i] and target[i] < std[i]:
+                    ps = site.chargers[i].phases
+                    for j in range(len(ps)):
+                        x = std[i] * abs(site.wts[i][j])
+                        self.avail[ps[j]] -= x
+                        self._credit[ps[j]] -= x
+                    std[i] = 0
+                    base[i] = self.floors[i]
+                    again = True
+            if not again:
+                break
+            target = site.fill(self._hair(), want, self.order, base)
+        # 6. pace: cuts now, raises paced and only into capacity nobody may still be using
         for i in range(n):
             if target[i] < self.offer[i]:
                 self._set(i, target[i] if target[i] >= site.chargers[i].min_a else 0, now)
@@ -352,22 +471,64 @@ class Controller:
         for i in range(n):
             booked[i] = self.committed(i, now)
         used = site.load(booked, self._used)
+        # a line's own room: what it carries once every raise is taken, against
+        # limit - margin - house (the EVs as a phasor sum, as the allocator adds
+        # them; the house by magnitude)
+        line, lz, lcap = self._line, self._lz, self._lcap
+        for p in range(site.nph):
+            if self.phase_fault[p]:
+                line[p] = None
+                continue
+            z = 0
+            for i in range(n):
+                ps = site.chargers[i].phases
+                for j in range(len(ps)):
+                    if ps[j] == p:
+                        z += self._use_a(i, now, draws) * site.wts[i][j]
+            top = self.eff_a[p] - self.margin_a
+            c = self.ev_cap_a[p]
+            if c is not None and self.nonev[p] + c < top:
+                top = self.nonev[p] + c
+            lz[p] = z
+            lcap[p] = top - self.nonev[p] + _HAIR_A
+            line[p] = lcap[p] - abs(z)
+        # the lowest offers first: a raise is a probe, and lines answer one at a
+        # time, so the charger furthest behind asks first (no starving the last in order)
+        ask = self._ask
+        del ask[:]
         for i in self.order:
+            if target[i] > self.offer[i]:
+                ask.append(i)
+        ask.sort(key=lambda i: self.offer[i])
+        for i in ask:
             t, o, ch = target[i], self.offer[i], site.chargers[i]
             if t <= o or self._since(now, self.changed[i]) < cfg["raise_interval_ms"]:
                 continue
             if o == 0 and self.changed[i] is not None and self._since(now, self.changed[i]) < cfg["min_pause_ms"]:
                 continue
+            if dr.pend_ca[i] > 0 and not dr.known[i]:
+                continue      # its last raise not yet answered: a probe at a time
+            if not (draws is not None and draws[i] is not None) and dr.crowded(i):
+                continue      # an answer on its lines would not tell whose it is
             c = self.committed(i, now)
             new = min(t, max(o + cfg["ramp_a"], ch.min_a))
             ks, ws = site.cons[i], site.wts[i]
+            u = self._use_a(i, now, draws)
             for j in range(len(ks)):   # what its booking leaves it
                 k, w = ks[j], ws[j]
-                r = alloc.room(used[k] - c * w, w, cap[k])
+                if k < site.nph and line[k] is not None:
+                    r = int(alloc.room(lz[k] - u * w, w, lcap[k])) if lcap[k] >= 0 else -1
+                else:
+                    r = alloc.room(used[k] - c * w, w, cap[k])
                 if r < new:
                     new = r
             if new > o and new >= ch.min_a:
                 site.add(used, i, max(new, c) - c)
+                for j in range(len(ks)):
+                    k = ks[j]
+                    if k < site.nph and line[k] is not None and new > u:
+                        lz[k] += (new - u) * ws[j]
+                        line[k] = lcap[k] - abs(lz[k])
                 self._set(i, new, now)
         return self.offer
 

@@ -125,6 +125,9 @@ class Hub:
                          for p, name in enumerate(site["phases"])]
         self.pw_charger = [None if c is None else _pair(spec, ch.get("phases", site["phases"][:1]), c, vt, leads)
                            for ch, c in zip(cfg.get("chargers", []), self.charger_ch)]
+        # the lines' currents with their direction, for the draw tracker (control.py)
+        self.vt_lines = any(k is not None for k in self.pw_phase)
+        self.signed_a = [0.0] * len(site["phases"])
         self.power = None
         gc.collect()
         if spec:
@@ -246,7 +249,14 @@ class Hub:
                 x = w[k] if k is not None and phase_ok[p] else None
                 ex[p] = -x / self.volts if x is not None else None
             self.surplus.update(now, ex, states, draws)
-        offers = ctl.step(now, phase_a, phase_ok, states, draws)
+        signed = None
+        if self.vt_lines:
+            signed, w = self.signed_a, self.power.w
+            for p in range(len(signed)):   # where a voltage reference gives direction: export < 0
+                k = self.pw_phase[p]
+                x = w[k] if k is not None else None
+                signed[p] = -phase_a[p] if x is not None and x < 0 else phase_a[p]
+        offers = ctl.step(now, phase_a, phase_ok, states, draws, signed)
         for i in range(len(offers)):
             amps = offers[i]
             d = self._duty(i, amps, now)

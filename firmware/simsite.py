@@ -21,7 +21,7 @@ import outputs
 import pilot
 import simadc
 
-_EVENT_KINDS = ("load", "plug", "unplug", "sensor", "cmd", "contact", "grid_msg", "pv")
+_EVENT_KINDS = ("load", "plug", "unplug", "sensor", "cmd", "contact", "grid_msg", "pv", "ev")
 _FAULTS = ("open", "shorted", "stuck", "saturated", "bias", "slipped")
 # the pilot's high level a car's state shows (IEC 61851-1 Table A.4), in mV
 _LEVEL_MV = {"A": 12000, "B": 9000, "C": 6000}
@@ -45,11 +45,13 @@ class SimEV:
         self.draw = 0.0
         self.state = "A"
         self.seen = 0
+        self.start_ms = 0
 
-    def plug(self, ev_max, kwh, delay_ms):
+    def plug(self, ev_max, kwh, delay_ms, now=0, wait_ms=0):
         self.plugged, self.ev_max, self.wh_left, self.delay_ms = True, ev_max, kwh * 1000.0, delay_ms
         self.pending, self.following, self.seen = [], 0, 0
         self.state = "B"
+        self.start_ms = now + wait_ms    # a car that starts late (its own timer, a cold battery)
 
     def unplug(self):
         self.plugged = False
@@ -68,7 +70,7 @@ class SimEV:
         if not self.plugged:
             self.state, self.draw = "A", 0.0
             return
-        if self.following >= 6 and self.wh_left > 0:
+        if self.following >= 6 and self.wh_left > 0 and self.ev_max > 0 and now >= self.start_ms:
             self.state, self.draw = "C", float(min(self.following, self.ev_max))
             self.wh_left -= self.draw * volts * dt_ms / 3600000.0
         else:
@@ -157,7 +159,8 @@ def _check_events(sc):
         if len(kinds) != 1:
             raise config.ConfigError(w + ": needs exactly one of " + ", ".join(_EVENT_KINDS))
         kind = kinds[0]
-        allowed = {"load": ("t", "load"), "plug": ("t", "plug", "ev_max", "kwh", "delay"),
+        allowed = {"load": ("t", "load"), "plug": ("t", "plug", "ev_max", "kwh", "delay", "wait"),
+                   "ev": ("t", "ev", "ev_max"),
                    "unplug": ("t", "unplug"), "sensor": ("t", "sensor", "fault"), "cmd": ("t", "cmd"),
                    "contact": ("t", "contact"), "grid_msg": ("t", "grid_msg"), "pv": ("t", "pv")}[kind]
         config._keys(e, allowed, w)
@@ -165,13 +168,15 @@ def _check_events(sc):
             config._keys(e[kind], phases, "%s.%s" % (w, kind))
             for p, a in e[kind].items():
                 config._num(a, "%s.%s.%s" % (w, kind, p), 0, 10000)
-        elif kind in ("plug", "unplug"):
+        elif kind in ("plug", "unplug", "ev"):
             if e[kind] not in ids:
                 raise config.ConfigError("%s.%s: no charger %r" % (w, kind, e[kind]))
-            if kind == "plug":
+            if kind in ("plug", "ev"):
                 config._num(e.get("ev_max", 32), w + ".ev_max", 0, 80)
+            if kind == "plug":
                 config._num(e.get("kwh", 50), w + ".kwh", 0, 1000)
                 config._num(e.get("delay", 2), w + ".delay", 0, 5)
+                config._num(e.get("wait", 0), w + ".wait", 0, 86400)
         elif kind in ("cmd", "grid_msg"):
             if not isinstance(e[kind], dict):
                 raise config.ConfigError("%s.%s: expected an object (as on the %s topic)" % (
@@ -323,7 +328,10 @@ class Sim:
                     to[self.phases.index(p)] = float(a)
             elif "plug" in e:
                 self.evs[self.ids.index(e["plug"])].plug(e.get("ev_max", 32), e.get("kwh", 50),
-                                                         int(e.get("delay", 2) * 1000))
+                                                         int(e.get("delay", 2) * 1000), now,
+                                                         int(e.get("wait", 0) * 1000))
+            elif "ev" in e:       # the car's own maximum changes (0: it stops drawing)
+                self.evs[self.ids.index(e["ev"])].ev_max = e["ev_max"]
             elif "unplug" in e:
                 self.evs[self.ids.index(e["unplug"])].unplug()
             elif "cmd" in e:
@@ -371,8 +379,9 @@ class Sim:
     def record(self, now, actual, measured, offers):
         phases = {}
         for p, name in enumerate(self.phases):
+            ne = self.hub.ctl.nonev[p]
             phases[name] = {"actual": round(actual[p], 2), "measured": round(measured[p], 2),
-                            "limit": self.hub.ctl.eff_a[p]}
+                            "limit": self.hub.ctl.eff_a[p], "nonev": None if ne is None else round(ne, 2)}
             k = self.hub.pw_phase[p]
             if k is not None:
                 w = self.hub.power.w[k]
@@ -383,7 +392,7 @@ class Sim:
             ev = self.evs[i]
             chargers[cid] = {"offered": offers[i], "duty": self.pilots[i].permille / 10,
                              "draw": ev.draw, "state": states[i] if states and states[i] else "?",
-                             "car": ev.state}
+                             "car": ev.state, "believed": self.hub.ctl.draws.took_ca[i] / 100}
             sp = self.hub.surplus_state(i)
             if sp is not None:
                 chargers[cid]["surplus"] = sp
@@ -456,8 +465,12 @@ class Sim:
                 return "%s duty %r with no offer" % (self.ids[i], d)
         used = [0j] * site.ncons       # the line currents the offers make (the sim's physics)
         for i, o in enumerate(offers):
+            # a standing minimum where nothing is drawn (or its probe) is not booked on
+            # the lines: the mains shows a car that takes it (issue 21); circuits book it
+            standing = ctl.standing_a[i] >= o > 0
             for k in site.cons[i]:
-                used[k] += o * self.lines.w[k % site.nph][i]
+                if k >= site.nph or not standing:
+                    used[k] += o * self.lines.w[k % site.nph][i]
         for p in range(site.nph):
             if abs(used[p]) > max(0, ctl.eff_a[p] - ctl.margin_a) + 1e-6:
                 return "%.1f A offered on %s, limit - margin %r" % (abs(used[p]), self.phases[p],

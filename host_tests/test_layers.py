@@ -6,7 +6,7 @@ import os
 from conftest import ROOT, run_micropython
 
 # Pure logic: runs unchanged on the unix port, the time comes in as an argument.
-LOGIC = ("ct", "health", "alloc", "control", "config", "pilot", "capture", "readback", "power", "demand",
+LOGIC = ("ct", "health", "alloc", "control", "draws", "config", "pilot", "capture", "readback", "power", "demand",
          "sessions", "ring", "heap", "grid", "surplus", "commands", "telemetry")
 HARDWARE = {"machine", "network", "socket", "time", "utime", "rp2", "esp32", "esp", "select", "ssl"}
 

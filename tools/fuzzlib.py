@@ -10,7 +10,9 @@ The generator (`scenarios()`, a Hypothesis strategy) draws sites of 1, 2
 chargers (line to neutral, across two lines, three-phase), boards with and
 without pilot read-back and with or without a CT per charger, and events:
 arrivals, departures, load steps (the house alone may go over the limit),
-every sensor fault, commands (valid or not), and limits from outside: an
+cars that start late, take less than offered, stop drawing or take more of
+a standing offer, a house that wanders (random walks of steps), every
+sensor fault, commands (valid or not), and limits from outside: an
 aggregator's grid_limit messages (and its failsafe when they stop, and at
 boot), grid_limit commands, a dry contact that closes, opens or cannot be
 read; and solar generation coming and going (a voltage reference per line,
@@ -21,7 +23,8 @@ The invariant (README, "Load management"), checked on the simulator's truth
 the hub believes:
 - no phase or circuit is over its limit, except within W of something the hub
   did not cause: a load step, a sensor fault or its end, a command, an
-  arrival (plus the car's own delay, up to 5 s, before it draws), boot.
+  arrival (plus the car's own delay, up to 5 s, before it draws), a late
+  start, a car taking more (or less) of a standing offer, boot.
   W = the EV's response (5 s) + 2 periods (the measurement, and the
   read-back's debounce).
 - what is over counts only above what the hub cannot help: the non-EV load
@@ -69,6 +72,8 @@ def _excuses(sc):
     for e in sc.get("events", []):
         t = float(e["t"])
         ev.append((t, 5.0 if "plug" in e else 1.5 if "contact" in e else 0.0))
+        if "plug" in e and e.get("wait"):
+            ev.append((t + e["wait"], 0.0))     # a late starter takes its standing offer
         if "grid_msg" in e and isinstance(e["grid_msg"].get("for_s"), (int, float)):
             ev.append((t + e["grid_msg"]["for_s"], 0.0))
         if isinstance(e.get("cmd"), dict) and isinstance(e["cmd"].get("for_s"), (int, float)):
@@ -176,10 +181,25 @@ def scenarios(draw, max_chargers=30, duration=240):
     for _ in range(draw(st.integers(0, 40))):
         t = draw(t_of)
         kind = draw(st.sampled_from(["plug", "plug", "plug", "unplug", "load", "load", "sensor", "cmd",
-                                     "grid_msg", "contact", "pv"]))
+                                     "grid_msg", "contact", "pv", "ev", "walk"]))
         if kind == "plug":
-            events.append({"t": t, "plug": draw(st.sampled_from(ids)), "ev_max": draw(st.integers(6, 32)),
-                           "kwh": draw(st.sampled_from([0.05, 0.5, 5, 50])), "delay": draw(st.integers(0, 5))})
+            e = {"t": t, "plug": draw(st.sampled_from(ids)), "ev_max": draw(st.integers(6, 32)),
+                 "kwh": draw(st.sampled_from([0.05, 0.5, 5, 50])), "delay": draw(st.integers(0, 5))}
+            if draw(st.integers(0, 3)) == 0:
+                e["wait"] = draw(st.integers(1, 120))      # a late starter
+            events.append(e)
+        elif kind == "ev":      # a car takes less (a full battery: 0) or more than before
+            events.append({"t": t, "ev": draw(st.sampled_from(ids)), "ev_max": draw(st.sampled_from([0, 6, 10, 16, 32]))})
+        elif kind == "walk":    # the house wanders: steps of a few amps every few seconds to minutes
+            p = draw(st.sampled_from(phases))
+            a = draw(st.integers(0, int(max(limits) * 0.6)))
+            u = t
+            for _ in range(draw(st.integers(2, 8))):
+                u += draw(st.integers(2, 90))
+                if u > duration:
+                    break
+                a = max(0, a + draw(st.integers(-8, 8)))
+                events.append({"t": float(u), "load": {p: a}})
         elif kind == "unplug":
             events.append({"t": t, "unplug": draw(st.sampled_from(ids))})
         elif kind == "load":

@@ -36,8 +36,9 @@ def test_raises_are_paced_and_ramped():
     c = ctl(n=1, holdoff_ms=0)
     seen = []
     t = 0
-    while t <= 40000:
-        seen.append((t, c.step(t, [1.0], [True])[0]))
+    while t <= 60000:     # the car takes what it is offered, 1 s later
+        o = c.offer[0]
+        seen.append((t, c.step(t, [1.0 + o], [True])[0]))
         t += 1000
     changes = [(t, o) for (t, o), (_, p) in zip(seen[1:], seen) if o != p]
     for (t1, o1), (t2, o2) in zip(changes, changes[1:]):
@@ -116,3 +117,19 @@ def test_cars_in_error_or_gone_get_nothing():
     c = ctl(n=4, holdoff_ms=0)
     out = run(c, 0, 60000, lambda t: sum(c.offer), states=["C", "E", "F", "A"])
     eq(out, [32, 0, 0, 0])
+
+
+def test_a_bay_whose_car_takes_nothing_stands_at_its_minimum():
+    # no read-back, no CT: the mains never moves, so nobody draws. The bay keeps
+    # a standing minimum (a car may start at any moment) and is asked for more
+    # once a minute; its minimum does not take the room of a car that charges.
+    c = ctl(n=2, holdoff_ms=0)
+    seen = []
+    t = 0
+    while t <= 600000:
+        o = c.offer[1]
+        seen.append(c.step(t, [1.0 + o], [True])[0])   # only c1's car draws
+        t += 1000
+    tail = seen[-300:]
+    ok(max(tail) <= 6 + 6 and tail.count(6) >= 0.8 * len(tail), "idle bay: %r" % tail[-20:])
+    eq(c.offer[1], 32)
