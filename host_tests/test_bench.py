@@ -19,6 +19,8 @@ def test_bench_quick_prints_every_figure():
                     r"control step\s+mean %s ms, worst %s ms" % (NUM, NUM),
                     r"simulator\s+%s simulated s" % NUM,
                     r"worst overload outside the excuses\s+%s A\*s" % NUM,
+                    r"no read-back +2.0 A from 1000 s +%s %%" % NUM,
+                    r"no read-back +%s %% +%s %% +%s +\d+ +\d+" % (NUM, NUM, NUM),
                     r"smallest heap\s+\d+ KiB", r"largest free block %s KiB" % NUM,
                     r"allocated per period\s+median (~\d+|> 2048) B, max \d+ B",
                     r"worst: energy %s %% \(target 1 %%" % NUM):

@@ -339,7 +339,14 @@ def fuzz():
         print("    " + p[:300])
 
 
-SECTIONS = [accuracy, rms, power, measure, control, heap, fuzz]
+def utilisation():
+    """What the cars get of what the limit leaves, clamps on the incoming
+    phases only (issue 21): tools/utilisation.py's table."""
+    import utilisation as u
+    u.table(quick=QUICK)
+
+
+SECTIONS = [accuracy, rms, power, measure, control, utilisation, heap, fuzz]
 
 if __name__ == "__main__":
     if QUICK:
