@@ -19,6 +19,17 @@ MQTT_KEYS = ("host", "port", "user", "password", "hub_id", "keepalive", "telemet
              "ca", "server_name")
 CONTROL_KEYS = ("period_ms", "response_ms", "raise_interval_ms", "ramp_a", "slot_ms",
                 "min_pause_ms", "holdoff_ms")
+# What the hardware and the standard allow each control value (issue 22): the
+# board's own check (hub.py) adds the period against its watchdog and burst.
+CONTROL_BOUNDS = {
+    "period_ms": (100, 2000, "a period is fed to the watchdog (5 s on every board) and must hold a burst"),
+    "response_ms": (5000, 60000, "IEC 61851-1 gives an EV 5 s to follow a new offer"),
+    "raise_interval_ms": (5000, 600000, "IEC 61851-1: duty changes at least 5 s apart"),
+    "ramp_a": (1, 80, "whole amps, at most the pilot's 80 A"),
+    "slot_ms": (60000, 86400000, "rotation slots are minutes long: no stop/start chatter"),
+    "min_pause_ms": (5000, 3600000, "a paused car is left paused at least one duty-change interval"),
+    "holdoff_ms": (0, 3600000, "up to an hour of healthy readings before leaving fallback"),
+}
 # EVSE allowed on one breaker when load management shares it, by breaker rating
 # (A -> chargers); the design notes' seed table from the code.
 EVSE_PER_BREAKER = ((20, 1), (30, 2), (40, 4), (50, 5), (60, 6), (70, 7), (80, 8), (90, 10),
@@ -215,9 +226,10 @@ def validate(cfg):
     control = cfg.get("control", {})
     _keys(control, CONTROL_KEYS, "control")
     for k, v in control.items():
-        _num(v, "control." + k, 0, 3600000, True)
-    if control.get("period_ms", 1000) < 100:
-        raise ConfigError("control.period_ms: at least 100 ms")
+        lo, hi, why = CONTROL_BOUNDS[k]
+        _num(v, "control." + k, None, None, True)
+        if not lo <= v <= hi:
+            raise ConfigError("control.%s: %r is outside %d..%d (%s)" % (k, v, lo, hi, why))
     if "mqtt" in cfg:
         validate_mqtt(cfg["mqtt"])
     if "ntp" in cfg:

@@ -45,6 +45,9 @@ CONTACT_WINDOW_MS = 60000
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MAX_FOR_S = 86400
 WALL_VALID = 1735689600   # 2025-01-01T00:00:00Z: a wall clock before it is unset or wrong
+WALL_MAX = 4102444800     # 2100-01-01: no sender's clock is past it
+MAX_TS_AHEAD_S = 300      # a sender's clock may be this far ahead of the hub's
+MAX_TS_STEP = 86400       # from one message's ts to the next: a day of seconds, or of counts
 _SIGS = (COMMAND, GRID)
 
 
@@ -193,15 +196,60 @@ class Grid:
         self.suspect = False        # unreadable or chattering: taken as closed
 
     # -- inputs -----------------------------------------------------------
+    def check_ts(self, ts, wall_s):
+        """Why a topic message's ts cannot be taken, or None. ts must grow from
+        message to message; it is bounded by what the hub can check (issue 22:
+        one message with ts 1e12 locked the aggregator out until a reboot):
+        a wall time (>= 2025) is at most MAX_TS_AHEAD_S ahead of the hub's wall
+        clock, or, with no clock, at most MAX_TS_STEP ahead of the last ts; a
+        counter (< 2025) at most MAX_TS_STEP past the last. A sender that
+        restarts its counter is heard again once its last limit has expired
+        (its failsafe, then the site's limit): the last ts is forgotten then."""
+        last = self.sig_ts
+        if last is not None and ts == last:
+            return "ts %d again (a retained copy)" % ts
+        if last is not None and ts < last:
+            return "ts %d is older than the last (%d): a restarted sender is heard again when its limit expires" % (
+                ts, last)
+        if ts >= WALL_VALID and wall_s >= WALL_VALID:
+            if ts > wall_s + MAX_TS_AHEAD_S:
+                return "ts %d is %d s ahead of the hub's clock" % (ts, ts - wall_s)
+        elif last is not None and ts > last + MAX_TS_STEP:
+            return "ts %d jumps %d past the last (%d)" % (ts, ts - last, last)
+        elif last is None and ts > WALL_MAX:
+            return "ts %d is past 2100" % ts
+        return None
+
+    def message(self, vals, for_s, ts, wall_s, now):
+        """A parsed message on the aggregator's topic (commands.grid_message),
+        taken as Services and the simulator take it: None, or why it changed
+        nothing (for the event topic). wall_s: the hub's wall clock, 0 if unset."""
+        if ts is not None:
+            why = self.check_ts(ts, wall_s)
+            if why is not None:
+                return "grid_limit ignored: %s" % why
+        if ts is not None and wall_s and ts >= WALL_VALID:    # ts is the time it was sent: what is left
+            left = ts + for_s - wall_s
+            if left <= 0:
+                return "grid_limit expired (sent %d s ago)" % (wall_s - ts)
+            if left < for_s:
+                for_s = left        # (a ts ahead of the hub's clock does not stretch it)
+        self.signal(vals, for_s, now, True, ts)
+        return None
+
     def signal(self, vals, for_s, now, watched, ts=None):
-        """A grid_limit: vals per phase (A), for for_s seconds. watched: from the
-        aggregator's topic, which is refreshed (its silence brings the failsafe).
-        Returns False for a topic message no newer than the last (a retained
-        copy delivered again at a reconnect is not a refresh)."""
+        """A grid_limit: vals per phase (A), for for_s seconds (at most
+        MAX_FOR_S: a remaining time computed from a ts must not stretch it past
+        what ticks_diff keeps on a board). watched: from the aggregator's
+        topic, which is refreshed (its silence brings the failsafe). Returns
+        False for a topic message no newer than the last (a retained copy
+        delivered again at a reconnect is not a refresh)."""
         if watched and ts is not None:
             if self.sig_ts is not None and ts <= self.sig_ts:
                 return False
             self.sig_ts = ts
+        if for_s > MAX_FOR_S:
+            for_s = MAX_FOR_S
         self.sig[GRID if watched else COMMAND] = [per_phase(vals, self.nph), now, int(for_s * 1000)]
         if watched:
             self.fs_t = None
@@ -249,8 +297,10 @@ class Grid:
             s = self.sig[k]
             if s is not None and td(now, s[1]) >= s[2]:
                 self.sig[k] = None
-                if k == GRID and self.failsafe_a is not None:
-                    self.fs_t = now     # the sender went silent
+                if k == GRID:
+                    self.sig_ts = None      # a sender that restarted its counter is heard again
+                    if self.failsafe_a is not None:
+                        self.fs_t = now     # the sender went silent
         if self.fs_t is not None and td(now, self.fs_t) >= self.failsafe_ms:
             self.fs_t = None
         self.schedule_on = self.scheduled and wall_s > 0

@@ -100,6 +100,15 @@ class Hub:
             cal = [c * t for c, t in zip(cal, trim)]
         self.meter = ct.Meter(adc, cal, mains_hz=board["mains_hz"],
                               stale_ms=2 * period + 500)
+        # the period against this board (config.py bounds it for every board):
+        # it must hold a burst, and the watchdog is fed once a period
+        burst_ms = self.meter.frames * 1000 // adc.rate_hz
+        wd = board.get("watchdog_ms")
+        if period < burst_ms + 20:
+            raise ValueError("control.period_ms: %d ms cannot hold this board's %d ms burst" % (period, burst_ms))
+        if wd and 2 * period > wd:
+            raise ValueError("control.period_ms: %d ms, but the watchdog (%d ms) is fed once a period: at most %d"
+                             % (period, wd, wd // 2))
         # Boot in stages with a collection between them: a stage's garbage
         # (comprehensions' temporaries, `[x] * n`'s one-item list) is freed
         # before the next stage's lasting objects are placed, so they fill its

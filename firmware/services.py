@@ -145,13 +145,9 @@ class Services:
         except commands.Refused as e:
             self.hub.event(now, "grid_limit refused: %s" % e.args[0])
             return
-        w = self.wall_s()
-        if ts is not None and w and ts >= grid.WALL_VALID:    # ts is the time it was sent: what is left
-            for_s = ts + for_s - w
-            if for_s <= 0:
-                self.hub.event(now, "grid_limit expired (sent %d s ago)" % (w - ts))
-                return
-        self.hub.grid.signal(vals, for_s, now, True, ts)   # False: no newer than the last (a retained copy)
+        why = self.hub.grid.message(vals, for_s, ts, self.wall_s(), now)
+        if why is not None:
+            self.hub.event(now, why)
 
     def _energy(self, now):
         if self.last is not None:

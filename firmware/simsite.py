@@ -356,7 +356,9 @@ class Sim:
         except commands.Refused as e:
             print(json.dumps({"grid_limit": "refused", "error": e.args[0]}), file=sys.stderr)
             return
-        self.hub.grid.signal(vals, for_s, now, True, ts)
+        why = self.hub.grid.message(vals, for_s, ts, self.wall_s() if self.wall0 else 0, now)
+        if why is not None:
+            self.hub.event(now, why)
 
     def step(self, now):
         """One period at `now`: the world moves, then the hub measures and decides."""

@@ -164,3 +164,24 @@ def test_demand_cap_keeps_every_quarter_hour_of_a_day_under_it(tmp_path):
     # the energy still went in: every car took all it asked for by the end of its stay, or the cap was used
     busy = [m for t, m in means if 17 * 3600 + 1800 <= t <= 20 * 3600]
     assert min(busy) > 60, busy
+
+
+def test_one_message_from_the_future_locks_nobody_out(tmp_path):
+    # issue 22: a 60 A site, a car taking 48 A; a message with ts 1e12, then
+    # 12 A limits at 60 s and 120 s with real ts: both were ignored, silently
+    wall0 = 1780272000                                  # 2026-06-01T00:00:00Z
+    sc = {"duration": 200, "site": {"phases": ["L1"], "limit": 60, "margin": 0},
+          "chargers": [{"id": "c0", "max": 48}], "control": {"holdoff_ms": 0},
+          "grid": {"topic": True, "failsafe_a": 60, "failsafe_s": 1}, "clock": "2026-06-01T00:00:00",
+          "events": [{"t": 0, "load": {"L1": 2}}, {"t": 1, "plug": "c0", "ev_max": 48, "kwh": 100},
+                     {"t": 30, "grid_msg": {"limit": 50, "for_s": 600, "ts": 10 ** 12}},
+                     {"t": 60, "grid_msg": {"limit": 12, "for_s": 600, "ts": wall0 + 60}},
+                     {"t": 120, "grid_msg": {"limit": 12, "for_s": 600, "ts": wall0 + 120}}]}
+    trace = simulate(tmp_path, sc)
+    said = [e[1] for r in trace for e in r.get("events", ())]
+    assert any("grid_limit ignored" in s and "ahead of the hub's clock" in s for s in said), said
+    r = at(trace, 60)
+    assert r["limit"] == {"L1": 12} and r["limit_source"] == "grid", r
+    assert at(trace, 120)["limit"] == {"L1": 12}
+    under(trace, 60 + SETTLE, 200, {"L1": 12})
+    invariant_holds(sc)

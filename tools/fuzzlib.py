@@ -219,7 +219,9 @@ def scenarios(draw, max_chargers=30, duration=240):
                                           if draw(st.booleans())} or {phases[0]: 0}})
         else:
             events.append({"t": t, "cmd": draw(_commands(ids, limits, margin))})
-    control = {"holdoff_ms": draw(st.sampled_from([0, 5000, 30000]))}
+    # rotation slots short enough that a case sees handovers (grid cuts among them)
+    control = {"holdoff_ms": draw(st.sampled_from([0, 5000, 30000])),
+               "slot_ms": draw(st.sampled_from([60000, 90000, 300000]))}
     sc = {"duration": duration, "mains_hz": draw(st.sampled_from([50, 60])),
           "readback": draw(st.booleans()), "charger_cts": draw(st.integers(0, 3)) == 0,
           "site": site, "chargers": chargers, "control": control, "events": events}

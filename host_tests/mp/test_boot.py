@@ -216,7 +216,7 @@ def crash(exc, in_boot=False):
     machine.fresh()
     write(GOOD)
     bd = board()
-    bd["watchdog_ms"] = 50
+    bd["watchdog_ms"] = 1000      # (the period, 500 ms, is fed to it: at most half of it)
     make_sampler = hal.make_sampler
 
     def bad(b):

@@ -67,6 +67,39 @@ def test_errors_name_their_key():
         bad(change, where)
 
 
+def test_control_values_are_bounded_by_the_standard_and_the_board():
+    # issue 22: response_ms 0 was accepted (and a rotation handover overloaded a
+    # site); period_ms up to an hour was accepted (a board whose watchdog is fed
+    # once a period reset in a loop)
+    for key, value, reason in (("response_ms", 0, "IEC 61851-1"), ("response_ms", 4999, "5 s"),
+                               ("period_ms", 3600000, "watchdog"), ("period_ms", 99, "watchdog"),
+                               ("raise_interval_ms", 1000, "5 s apart"), ("ramp_a", 0, "whole amps"),
+                               ("slot_ms", 5000, "minutes"), ("min_pause_ms", 0, "paused"),
+                               ("holdoff_ms", -1, "fallback")):
+        cfg = dict(GOOD, control={key: value})
+        e = raises(config.ConfigError, config.validate, cfg)
+        ok(str(e).startswith("control." + key) and reason in str(e), "%s=%r: %s" % (key, value, e))
+    for key, value in (("response_ms", 5000), ("period_ms", 2000), ("slot_ms", 60000), ("holdoff_ms", 0),
+                       ("min_pause_ms", 5000), ("ramp_a", 80)):
+        config.validate(dict(GOOD, control={key: value}))
+
+
+def test_a_period_the_board_cannot_keep_is_refused_at_boot():
+    import hal
+    import hub
+    import outputs
+    import simadc
+    board = dict(hal.load_board("sim"))
+    board["ct"] = [dict(board["ct"][0], name=p) for p in ("L1", "L2", "L3")]
+    adc = simadc.SimADC([simadc.Clamp(0.0, simadc.EV, 50) for _ in range(3)], board["adc"]["rate_hz"])
+    for period, why in ((2000, "watchdog"), (100, "burst")):
+        board["watchdog_ms"] = 3000
+        cfg = config.validate(dict(GOOD, control={"period_ms": period}))
+        e = raises(ValueError, hub.Hub, board, cfg, adc, [outputs.SimPilot() for _ in range(2)],
+                   lambda a, b: a - b)
+        ok(str(e).startswith("control.period_ms") and why in str(e), str(e))
+
+
 def test_us_services_and_line_to_line_chargers():
     # before: a split-phase service (2 legs) and 208 V line-to-line chargers were refused
     split = {"site": {"phases": ["L1", "L2"], "limit": 100, "margin": 20},

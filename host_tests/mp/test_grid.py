@@ -66,6 +66,49 @@ def test_topic_failsafe_at_boot_on_silence_and_refreshes():
     eq(g.source, grid.SITE)
 
 
+def _wrap30(a, b):
+    """ticks_diff of the boards: ticks wrap at 2**30."""
+    return ((a - b + (1 << 29)) & ((1 << 30) - 1)) - (1 << 29)
+
+
+def test_a_topic_ts_is_bounded_by_what_the_hub_can_check():
+    # issue 22: one message with ts 1e12 locked the aggregator out until a reboot
+    g = make({"topic": True, "failsafe_a": 20, "failsafe_s": 60})
+    now_wall = 1780000000                       # 2026: the hub's clock is set
+    eq(g.check_ts(10 ** 12, now_wall), "ts 1000000000000 is %d s ahead of the hub's clock" % (10 ** 12 - now_wall))
+    eq(g.check_ts(now_wall + 100, now_wall), None)          # a sender's clock a little ahead
+    ok(g.signal(30, 120, 0, True, now_wall))
+    ok("older" in g.check_ts(now_wall - 10, now_wall))
+    ok("retained" in g.check_ts(now_wall, now_wall))
+    # no clock: a counter, bounded by a plausible step from the last
+    g = make({"topic": True, "failsafe_a": 20, "failsafe_s": 60})
+    eq(g.check_ts(3, 0), None)
+    ok(g.signal(30, 60, 0, True, 3))
+    ok("jumps" in g.check_ts(10 ** 12, 0))
+    eq(g.check_ts(4, 0), None)
+    ok("2100" in make({"topic": True, "failsafe_a": 20, "failsafe_s": 60}).check_ts(10 ** 12, 0))
+    # a sender that restarts its counter is heard again once its limit expired
+    ok("older" in g.check_ts(1, 0))
+    g.update(60000, 0, BASE)
+    eq(g.check_ts(1, 0), None)
+
+
+def test_what_is_left_of_a_signal_is_at_most_a_day_on_a_32_bit_tick():
+    # issue 22: a ts 10 days ahead gave 864,060,000 ms left, past what
+    # ticks_diff handles on a board (2**29 ms): a limit that never expired
+    g = grid.Grid(config.validate({"site": {"phases": ["L1", "L2"], "limit": 100},
+                                   "grid": {"topic": True, "failsafe_a": 20, "failsafe_s": 60}}), _wrap30)
+    mask = (1 << 30) - 1
+    t0 = (1 << 30) - 5000                     # just before the ticks wrap
+    g.signal(0, 864060, t0, True, 1)
+    eq(g.sig[grid.GRID][2], grid.MAX_FOR_S * 1000)
+    eq(g.update(t0 & mask, 0, BASE), [0, 0])
+    t = (t0 + grid.MAX_FOR_S * 1000 - 500) & mask
+    eq(g.update(t, 0, BASE), [0, 0])
+    eq(g.update((t + 500) & mask, 0, BASE), [20, 20], "ends after a day: its failsafe")
+    eq(g.source, grid.FAILSAFE)
+
+
 def test_a_command_neither_ends_the_topic_signal_nor_its_failsafe():
     g = make({"topic": True, "failsafe_a": 20, "failsafe_s": 300})
     g.update(0, 0, BASE)
