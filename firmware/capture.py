@@ -1,12 +1,16 @@
 """Captures: raw CT samples recorded on the hub, and replayed through the Meter.
 
     capture.write_csv(f, names, buf, frames)     # on the hub: record a burst
-    capture.replay(path, names, rate_hz, mains_hz, cal_a, voltage=None)  # unix port: JSON lines
+    capture.replay(path, names, rate_hz, mains_hz, cal_a, voltage=None,
+                   sampling="round-robin")        # unix port: JSON lines
 
 A capture file (CSV) has a header row of channel names, then one row per
-sample instant with one raw read_u16 count per channel. For replay the host
-tool (tools/replay.py) validates the CSV and hands over the samples as raw
-little-endian uint16 frames, which FileADC streams burst by burst.
+frame with one raw read_u16 count per channel. The hub's start with a line
+`# sampling: round-robin` (its samplers take a frame's channels one after
+another: replay corrects that skew; a `simultaneous` capture, each frame
+taken at one instant, gets none). For replay the host tool (tools/replay.py)
+validates the CSV and hands over the samples as raw little-endian uint16
+frames, which FileADC streams burst by burst.
 """
 
 import json
@@ -35,17 +39,22 @@ class FileADC:
 def write_csv(f, names, buf, frames):
     """Append a header and `frames` interleaved frames of buf as CSV rows."""
     nch = len(names)
+    # every sampler of the hub (hw_rp2, hw_esp32, simadc) is round-robin: said so
+    # that tools/replay.py corrects the skew without being told
+    f.write("# sampling: round-robin\n")
     f.write(",".join(names) + "\n")
     for i in range(frames):
         k = i * nch
         f.write(",".join(str(buf[k + c]) for c in range(nch)) + "\n")
 
 
-def replay(path, names, rate_hz, mains_hz, cal_a, voltage=None):
+def replay(path, names, rate_hz, mains_hz, cal_a, voltage=None, sampling="round-robin"):
     """Print one JSON object per measurement window of the raw frames in path.
     voltage: the index of a voltage-reference channel (cal_a[voltage] is then
     volts per count): every other channel also gets its real power (p_w,
-    import positive) and power factor with it; the voltage channel gets vrms."""
+    import positive) and power factor with it; the voltage channel gets vrms.
+    sampling: "round-robin" (the skew between a frame's channels is corrected)
+    or "simultaneous" (a frame taken at one instant: no skew to correct)."""
     from array import array
     with open(path, "rb") as f:
         adc = FileADC(f, len(names), rate_hz)
@@ -72,9 +81,10 @@ def replay(path, names, rate_hz, mains_hz, cal_a, voltage=None):
                 else:
                     chans[name] = {"irms": round(m.irms_a[c], 3), "status": health.NAMES[m.status[c]]}
             if voltage is not None:
-                hz = m.hz or (mains_hz or 50)
-                for k, c in enumerate(cur):
-                    skew[k] = power.skew_q5(c, voltage, nch, 0.0, hz, rate_hz)
+                if sampling == "round-robin":   # else skew stays 0
+                    hz = m.hz or (mains_hz or 50)
+                    for k, c in enumerate(cur):
+                        skew[k] = power.skew_q5(c, voltage, nch, 0.0, hz, rate_hz)
                 start, end = m.window[0], m.window[1]
                 power.products(m.buf, nch, start, end, m.shift, m.bias, pairs, skew, out, delay)
                 for k, c in enumerate(cur):

@@ -202,8 +202,12 @@ class Writer:
         if device_class:
             self.put(b', "device_class": ')
             self.str_(device_class)
-            self.put(b', "state_class": "total_increasing"' if device_class == "energy" else
-                     b', "state_class": "measurement"')
+        # a kWh counter only grows, measured or estimated: without a state_class
+        # Home Assistant keeps no long-term statistics of it
+        if unit == "kWh":
+            self.put(b', "state_class": "total_increasing"')
+        elif device_class:
+            self.put(b', "state_class": "measurement"')
         self.put(b"}")
         return "%s%s/almhub_%s/%s/config" % (HA_PREFIX, component, hub_id, obj), self.mv[:self.pos]
 
@@ -349,8 +353,9 @@ def discovery(w, hub):
         yield _entity("sensor", "offer_%s" % cid, "%s offered" % cid,
                       "{{ value_json.chargers['%s'].a }}" % cid, "A", "current")
         # an estimate (offer x nominal volts, or a CT's amps x nominal volts) is not a
-        # meter: no device_class energy / total_increasing, so Home Assistant does not
-        # offer it to its energy dashboard; a charger whose energy is not known has none
+        # meter: no device_class energy, so Home Assistant does not offer it to its
+        # energy dashboard (it is still a kWh counter: total_increasing, with statistics);
+        # a charger whose energy is not known has none
         kind = _energy_kind(hub, i)
         if kind == "measured":   # a meter: offered to the energy dashboard
             yield _entity("sensor", "energy_%s" % cid, "%s energy" % cid,

@@ -80,6 +80,7 @@ def test_capture_recorded_on_the_unix_port_replays(tmp_path):
     import mpenv
     r = mpenv.run(["-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout
+    assert p.read_text().startswith("# sampling: round-robin\na,b\n")   # the hub's ADC, said in the file
     r = replay(p, "--rate", 4000)
     assert r.returncode == 0, r.stderr
     (w,) = [json.loads(line) for line in r.stdout.splitlines()]
@@ -100,6 +101,8 @@ def test_capture_recorded_on_the_unix_port_replays(tmp_path):
     ("L1,L2\n-1,7\n", "line 2, column 1"),
     ("L1,L2\n1.5,7\n", "line 2, column 1"),
     ("L1,L2\n", "no samples"),
+    ("# sampling: sideways\nL1,L2\n1,2\n", "line 1: sampling 'sideways'"),
+    ("# sampling: simultaneous\nL1,L1\n1,2\n", "line 2"),   # the header after the line
 ])
 def test_malformed_captures_get_one_line_errors(tmp_path, text, where):
     p = tmp_path / "bad.csv"
@@ -172,3 +175,50 @@ def test_voltage_reference_gives_real_power_and_vrms(tmp_path):
                       (("--voltage", "V1"), "go together")):
         r = replay(cap, "--rate", rate, *args)
         assert r.returncode == 2 and why in r.stderr, r.stderr
+
+
+def test_simultaneous_capture_gets_no_skew_correction(tmp_path):
+    # a scope's two probes at 12 kHz, both taken at each instant: 4 A lagging
+    # 230 V, 50 Hz, by 60 degrees (PF 0.5): 460 W. Read as round-robin, the
+    # voltage is moved back half a frame (0.75 degrees) that it never was: ~2 % high
+    rng = random.Random(5)
+    rate, hz, ka, kv = 12000, 50.0, 0.002, 0.02
+
+    def sample(x, scale):
+        v12 = min(4095, max(0, int(round((32768 + x / scale) / 16 + rng.gauss(0, 0.8)))))
+        return (v12 << 4) | (v12 >> 8)
+
+    w = 2 * math.pi * hz
+    rows = [(sample(math.sqrt(2) * 4 * math.sin(w * n / rate - math.radians(60)), ka),
+             sample(math.sqrt(2) * 230 * math.sin(w * n / rate), kv)) for n in range(rate)]
+    cap = write(tmp_path, "scope.csv", rows, header="L1,V1")
+    args = ("--rate", rate, "--amps-per-count", ka, "--voltage", "V1", "--volts-per-count", kv)
+
+    def watts(path, *more):
+        r = replay(path, *(args + more))
+        assert r.returncode == 0, r.stderr
+        windows = [json.loads(line)["channels"]["L1"] for line in r.stdout.splitlines()]
+        assert len(windows) >= 3
+        return [ch["p_w"] for ch in windows], [ch["pf"] for ch in windows]
+
+    p, pf = watts(cap, "--sampling", "simultaneous")
+    for x, f in zip(p, pf):
+        assert abs(x - 460) <= 0.005 * 460 and abs(f - 0.5) <= 0.005, (x, f)
+    rr = watts(cap)[0]          # no line in the file, no flag: round-robin, the hub's
+    assert watts(cap, "--sampling", "round-robin")[0] == rr
+    skewed = 460 * math.cos(math.radians(60 - 0.5 * 360 * hz / rate)) / 0.5     # 470.4 W
+    for x in rr:
+        assert abs(x - skewed) <= 0.005 * skewed and x > 1.015 * 460, x
+    # the file can say it; a flag overrides the file
+    said = tmp_path / "said.csv"
+    said.write_text("# sampling: simultaneous\n" + cap.read_text())
+    assert watts(said) == (p, pf)
+    assert watts(said, "--sampling", "round-robin")[0] == rr
+
+
+def test_bad_sampling_is_refused(tmp_path):
+    p = write(tmp_path, "ok.csv", [(32768,)] * 10, header="L1")
+    r = replay(p, "--rate", 4000, "--sampling", "interleaved")
+    assert r.returncode == 2 and r.stdout == "" and "Traceback" not in r.stderr
+    assert "--sampling: invalid choice: 'interleaved'" in r.stderr, r.stderr
+    assert "round-robin" in r.stderr and "simultaneous" in r.stderr, r.stderr

@@ -1,14 +1,19 @@
 """Replay a recorded CT capture through the firmware's own Meter on the unix port.
 
     python3 tools/replay.py CAPTURE.csv --rate 4000 [--mains 50|60] [--amps-per-count K]
-                            [--voltage NAME --volts-per-count KV]
+                            [--voltage NAME --volts-per-count KV] [--sampling round-robin|simultaneous]
 
-CAPTURE.csv: a header row of channel names, then one row per sample instant
-with one raw ADC count (0-65535) per channel. stdout: one JSON object per
+CAPTURE.csv: a header row of channel names, then one row per frame with one
+raw ADC count (0-65535) per channel; before the header, a line
+"# sampling: round-robin|simultaneous" may say how a frame was taken (the
+hub's captures say round-robin; without it, or --sampling, round-robin is
+assumed: the hub's own ADC). stdout: one JSON object per
 measurement window, {"t": s, "channels": {"L1": {"irms": A, "status": "ok"}}}.
 With --voltage NAME, channel NAME is a voltage reference (KV volts per
 count): it reads {"vrms": V, "status": ...}, and every current channel also
-gets "p_w" (real power with it, import positive) and "pf" (firmware/power.py).
+gets "p_w" (real power with it, import positive) and "pf" (firmware/power.py),
+the round-robin skew between its sample and the voltage's corrected unless
+the capture is simultaneous (one instant a frame: a scope, another meter).
 A malformed file exits with status 2 and a one-line error naming the line.
 This program only checks and converts the file; the measuring is done by
 firmware/capture.py running in MicroPython.
@@ -24,6 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mpenv  # noqa: E402
 
 DEFAULT_APC = 0.01  # amps per count of the reference front end (README, Wiring)
+SAMPLING = ("round-robin", "simultaneous")
 
 
 class CaptureError(Exception):
@@ -31,27 +37,38 @@ class CaptureError(Exception):
 
 
 def read_capture(path):
-    """(names, array of interleaved uint16 frames) or CaptureError naming the line."""
+    """(names, array of interleaved uint16 frames, sampling or None if the file
+    does not say) or CaptureError naming the line."""
     try:
         f = open(path, newline="")
     except OSError as e:
         raise CaptureError("%s: %s" % (path, e.strerror))
     with f:
+        sampling = None
+        lineno = 1
         try:
             header = f.readline()
+            while header.startswith("#"):    # "# key: value" lines before the header
+                key, _, value = header[1:].partition(":")
+                if key.strip() == "sampling":
+                    sampling = value.strip()
+                    if sampling not in SAMPLING:
+                        raise CaptureError("%s: line %d: sampling %r is not %s"
+                                           % (path, lineno, sampling, " or ".join(SAMPLING)))
+                header = f.readline()
+                lineno += 1
         except UnicodeDecodeError:
-            raise CaptureError("%s: line 1: not a text file" % path)
+            raise CaptureError("%s: line %d: not a text file" % (path, lineno))
         if not header.strip():
-            raise CaptureError("%s: line 1: empty file, expected a header of channel names" % path)
+            raise CaptureError("%s: line %d: empty file, expected a header of channel names" % (path, lineno))
         names = [c.strip() for c in header.strip().split(",")]
         for c in names:
             if not c or not (c[0].isalpha() or c[0] == "_"):
-                raise CaptureError("%s: line 1: bad header: channel name %r must start with a letter"
-                                   % (path, c))
+                raise CaptureError("%s: line %d: bad header: channel name %r must start with a letter"
+                                   % (path, lineno, c))
         if len(set(names)) != len(names):
-            raise CaptureError("%s: line 1: bad header: channel names repeat" % path)
+            raise CaptureError("%s: line %d: bad header: channel names repeat" % (path, lineno))
         data = array.array("H")
-        lineno = 1
         try:
             for line in f:
                 lineno += 1
@@ -75,7 +92,7 @@ def read_capture(path):
             raise CaptureError("%s: line %d: not a text file" % (path, lineno))
     if not data:
         raise CaptureError("%s: no samples after the header" % path)
-    return names, data
+    return names, data, sampling
 
 
 def main(argv=None):
@@ -88,6 +105,10 @@ def main(argv=None):
                     help="calibration, amps per raw count (default %g)" % DEFAULT_APC)
     ap.add_argument("--voltage", metavar="NAME", help="the voltage-reference channel: real power for the others")
     ap.add_argument("--volts-per-count", type=float, metavar="KV", help="its calibration, volts per raw count")
+    ap.add_argument("--sampling", choices=SAMPLING,
+                    help="how a frame's channels were taken: one after another (round-robin, the hub's ADC: "
+                         "the skew is corrected) or at one instant (default: the capture's '# sampling:' "
+                         "line, else round-robin)")
     args = ap.parse_args(argv)
     if (args.voltage is None) != (args.volts_per_count is None):
         ap.error("--voltage and --volts-per-count go together")
@@ -98,10 +119,11 @@ def main(argv=None):
     if not 0 < args.amps_per_count < 10:
         ap.error("--amps-per-count must be > 0 and < 10")
     try:
-        names, data = read_capture(args.capture)
+        names, data, sampling = read_capture(args.capture)
     except CaptureError as e:
         print("replay: %s" % e, file=sys.stderr)
         return 2
+    sampling = args.sampling or sampling or "round-robin"
     vi = None
     if args.voltage is not None:
         if args.voltage not in names:
@@ -122,8 +144,8 @@ def main(argv=None):
         data.tofile(raw)
     try:
         code = ("import capture\n"
-                "n, w = capture.replay(%r, %r, %d, %d, %r, %r)\n"
-                "print('#', n, w)\n" % (raw.name, names, args.rate, args.mains, cal, vi))
+                "n, w = capture.replay(%r, %r, %d, %d, %r, %r, %r)\n"
+                "print('#', n, w)\n" % (raw.name, names, args.rate, args.mains, cal, vi, sampling))
         r = mpenv.run(["-c", code], capture_output=True, text=True)
     finally:
         os.unlink(raw.name)

@@ -46,6 +46,19 @@ def test_discovery_has_what_home_assistant_requires():
     eq(len(entities), 1 + 2 * 3 + 3 * 2)
 
 
+def test_an_estimated_energy_is_a_kwh_counter_with_statistics_not_a_meter():
+    # read-back estimates: total_increasing (Home Assistant keeps long-term
+    # statistics only with a state_class), no device_class energy (its energy dashboard)
+    sim = simsite.Sim(SC)
+    ents = [json.loads(bytes(p)) for t, p in telemetry.discovery(telemetry.Writer("hub1", sim.hub), sim.hub)
+            if "/energy_" in t]
+    eq(len(ents), 2)
+    for e in ents:
+        ok(e["name"].endswith("(estimated)"), e)
+        eq((e["unit_of_measurement"], e.get("state_class"), e.get("device_class")),
+           ("kWh", "total_increasing", None), e["name"])
+
+
 
 def _expected(hub_id, t, name, template, unit=None, device_class=None):
     """An entry as Home Assistant reads it, built as a dict (as the firmware did before
@@ -61,7 +74,10 @@ def _expected(hub_id, t, name, template, unit=None, device_class=None):
         cfg["unit_of_measurement"] = unit
     if device_class:
         cfg["device_class"] = device_class
-        cfg["state_class"] = "total_increasing" if device_class == "energy" else "measurement"
+    if unit == "kWh":
+        cfg["state_class"] = "total_increasing"     # a counter, measured or estimated
+    elif device_class:
+        cfg["state_class"] = "measurement"
     return cfg
 
 
