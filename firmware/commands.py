@@ -203,12 +203,18 @@ def apply(cmd, ctl, hard, overrides, grd=None, now=0):
             config.validate_hourly(cmd["hourly"], len(hard.limit), "hourly")
         except ValueError as e:
             raise Refused(str(e))
-        grd.profile(day, cmd["hourly"])
+        try:
+            grd.profile(day, cmd["hourly"])
+        except ValueError as e:
+            raise Refused("profile: %s" % e)
         kept = overrides.setdefault("profiles", {})
-        for k in list(kept):
-            if k < cmd["date"]:     # ISO dates sort as strings; older days are done
-                del kept[k]
         kept[cmd["date"]] = cmd["hourly"]
+        for k in list(kept):        # what the Grid keeps is saved: no more, no less
+            try:
+                if grid.parse_date(k) not in grd.profiles:
+                    del kept[k]
+            except ValueError:
+                del kept[k]
     elif name == "set_limit":
         vals = _per_phase(cmd["limit"], len(hard.limit))
         for i, x in enumerate(vals):

@@ -44,6 +44,8 @@ CONTACT_FLIPS = 6
 CONTACT_WINDOW_MS = 60000
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MAX_FOR_S = 86400
+MAX_PROFILE_DAYS = 7      # a day-ahead profile: at most a week ahead
+MAX_PROFILES = 9          # yesterday's (local midnight may be behind UTC), today's, a week's
 WALL_VALID = 1735689600   # 2025-01-01T00:00:00Z: a wall clock before it is unset or wrong
 WALL_MAX = 4102444800     # 2100-01-01: no sender's clock is past it
 MAX_TS_AHEAD_S = 300      # a sender's clock may be this far ahead of the hub's
@@ -172,7 +174,10 @@ class Grid:
         self.hourly = [per_phase(v, nph) for v in sc["hourly"]] if "hourly" in sc else None
         self.windows = [(parse_days(w["days"]), parse_hhmm(w["from"]), parse_hhmm(w["to"]),
                          per_phase(w["ev_max_a"], nph)) for w in sc.get("windows", ())]
-        self.scheduled = self.hourly is not None or bool(self.windows)
+        # a schedule section (even with no hourly limits or windows) gives the
+        # wall clock's zone: day-ahead profiles are placed by it
+        self.scheduled = "schedule" in g
+        self.today = None           # the local day of the last period with a clock
         self.profiles = {}          # day (since 1970, local) -> 24 limits per phase (day-ahead)
         # outputs, reused every period
         self.limit_a = [None] * nph  # type: list
@@ -309,12 +314,15 @@ class Grid:
         if self.schedule_on:
             t = local_s(wall_s, self.offset_min, self.dst)
             day, minute = t // 86400, t % 86400 // 60
+            self.today = day
             hour = self.profiles.get(day) or self.hourly
             hour = hour[minute // 60] if hour else None
             wd = (day + 3) % 7      # 1970-01-01 was a Thursday (Monday 0)
             for k in range(len(self.windows)):
                 days, a, b, _ = self.windows[k]
-                if wd in days and (a <= minute < b if a <= b else minute >= a or minute < b):
+                # an overnight window's tail after midnight belongs to the day it began
+                if (a <= minute < b and wd in days) if a <= b else (
+                        minute >= a and wd in days or minute < b and (wd + 6) % 7 in days):
                     self.window = k
                     break
         dem = self._demand(demand) if self.demand_cap_a is not None and demand is not None else None
@@ -343,8 +351,9 @@ class Grid:
         """Per phase, the most the site may draw for the rest of the interval so
         that the interval's mean stays under the cap (None: no constraint)."""
         rest = d.interval_ms - d.pos_ms
-        if rest < 1000:
-            return None     # the interval ends now: the next starts afresh
+        if rest <= 0:
+            return None     # the interval ends now: the next starts afresh (the cap
+            # held to its last period: it lifted in the last second before, issue 22)
         out = self._dem
         for p in range(self.nph):
             cap = self.demand_cap_a[p]
@@ -356,11 +365,20 @@ class Grid:
 
     def profile(self, day, hourly):
         """A day-ahead limit profile for local day `day` (days since 1970):
-        24 limits (A, a list per phase, or None). Days before it are dropped."""
+        24 limits (A, a list per phase, or None). Days that have passed are
+        dropped (a far-future date must not erase today's: issue 22); at most
+        MAX_PROFILES are kept, the farthest dropped first. Raises ValueError
+        for a date this hub cannot place or keep."""
+        if not self.scheduled:
+            raise ValueError("no grid.schedule in the configuration: a profile has no time zone to be placed in")
+        if self.today is not None and not self.today - 1 <= day <= self.today + MAX_PROFILE_DAYS:
+            raise ValueError("date: more than %d days ahead, or passed" % MAX_PROFILE_DAYS)
         for k in list(self.profiles):
-            if k < day - 1:
+            if self.today is not None and k < self.today - 1:
                 del self.profiles[k]
         self.profiles[day] = [per_phase(v, self.nph) for v in hourly]
+        while len(self.profiles) > MAX_PROFILES:
+            del self.profiles[max(self.profiles)]
 
     def left_s(self, now):
         """For telemetry: the seconds the signal in force (or the failsafe) has left, or None."""

@@ -190,6 +190,34 @@ def test_day_ahead_profile_for_its_date_only():
     eq(g.update(0, wall("2026-06-03 07:30"), BASE), [80, 80])
 
 
+def test_an_overnight_window_ends_on_the_day_after_it_began():
+    # issue 22: "fri" 22:00-06:00 left Saturday 04:59 uncapped and capped Friday 04:59
+    g = make({"schedule": {"windows": [{"days": "fri", "from": "22:00", "to": "06:00", "ev_max_a": 10}]}})
+    g.update(0, wall("2026-06-05 04:59"), BASE)         # Friday before dawn: Thursday's night, none
+    eq(g.ev_cap_a, [None, None])
+    g.update(0, wall("2026-06-05 22:00"), BASE)         # Friday night
+    eq(g.ev_cap_a, [10, 10])
+    g.update(0, wall("2026-06-06 04:59"), BASE)         # Saturday 04:59: still Friday's window
+    eq(g.ev_cap_a, [10, 10])
+    g.update(0, wall("2026-06-06 06:00"), BASE)
+    eq(g.ev_cap_a, [None, None])
+
+
+def test_a_profile_is_applied_or_refused_and_the_future_keeps_today():
+    # issue 22: a schedule section without hourly or windows acknowledged a
+    # profile and never applied it; a profile for 2062 erased today's
+    g = make({"schedule": {}})
+    today = grid.parse_date("2026-06-01")
+    g.update(0, wall("2026-06-01 06:00"), BASE)
+    g.profile(today, [[10, 10]] * 24)
+    eq(g.update(0, wall("2026-06-01 07:30"), BASE), [10, 10])
+    raises(ValueError, g.profile, grid.parse_date("2062-06-01"), [[40, 40]] * 24)
+    g.profile(today + 7, [[40, 40]] * 24)                 # a week ahead is kept beside today's
+    eq(g.update(0, wall("2026-06-01 08:30"), BASE), [10, 10])
+    e = raises(ValueError, make().profile, today, [[10, 10]] * 24)
+    ok("schedule" in str(e), str(e))
+
+
 def test_dst_rules():
     eq(grid.civil(grid._sunday(2026, 3, 2)), (2026, 3, 8))
     eq(grid.civil(grid._sunday(2026, 11, 1)), (2026, 11, 1))
@@ -226,7 +254,9 @@ def test_demand_cap_keeps_the_quarter_hour_mean_under_it():
         d.add(t, [a, 10.0], [True, True], diff)
         t += 500
         x = g.update(t, 0, BASE, d)[0]
-        a = a if x is None else x      # None: the interval's last second
+        # issue 22: the cap held to the interval's last second (it lifted there)
+        ok(x is not None or d.count, "t=%d: the cap lifted" % t)
+        a = a if x is None else x
     ok(d.last[1][0] <= 40.0, repr(d.last))
 
 
