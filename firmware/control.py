@@ -281,7 +281,6 @@ class Controller:
                     self.over_t[p] = now
                 elif self._since(now, self.over_t[p]) >= cfg["response_ms"] + 2 * cfg["period_ms"]:
                     d.forget(p)
-                    d.update(now, m, good, known, states, self.offer, cfg["response_ms"] + cfg["period_ms"], lim)
                     self.over_t[p] = now
             else:
                 self.over_t[p] = None
@@ -476,20 +475,22 @@ class Controller:
         # them; the house by magnitude)
         line, lz, lcap = self._line, self._lz, self._lcap
         for p in range(site.nph):
+            lz[p] = 0
+        for i in range(n):            # each charger's use once, onto every line it loads
+            u = self._use_a(i, now, draws)
+            if u:
+                ps, ws = site.chargers[i].phases, site.wts[i]
+                for j in range(len(ps)):
+                    lz[ps[j]] += u * ws[j]
+        for p in range(site.nph):
             if self.phase_fault[p]:
                 line[p] = None
                 continue
-            z = 0
-            for i in range(n):
-                ps = site.chargers[i].phases
-                for j in range(len(ps)):
-                    if ps[j] == p:
-                        z += self._use_a(i, now, draws) * site.wts[i][j]
+            z = lz[p]
             top = self.eff_a[p] - self.margin_a
             c = self.ev_cap_a[p]
             if c is not None and self.nonev[p] + c < top:
                 top = self.nonev[p] + c
-            lz[p] = z
             lcap[p] = top - self.nonev[p] + _HAIR_A
             line[p] = lcap[p] - abs(z)
         # the lowest offers first: a raise is a probe, and lines answer one at a

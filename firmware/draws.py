@@ -76,7 +76,6 @@ class Draws:
         self.house = [None] * nph        # type: list  # centiamps
         self._r = [0] * nph
         self._tried = bytearray(n)
-        self._offer_ca = array("i", bytes(4 * n))
 
     def idle(self, i):
         """Charger i draws nothing and expects nothing: at most a standing minimum."""
@@ -102,7 +101,6 @@ class Draws:
 
     def offered(self, i, old_a, new_a, now):
         """Charger i's offer changed: what should it draw once the car follows?"""
-        self._offer_ca[i] = new_a * 100
         if self.known[i]:
             return
         t = self.took_ca[i]
@@ -130,11 +128,6 @@ class Draws:
         will show needs no line of its own.)"""
         return (self.pend_ca[k] or self.suspect[k]) and not self.known[k] and not (
             self.rb[k] and self.unsure[k] == 2)
-
-    def taker(self, i):
-        """Did charger i take all it was offered, with no maximum of its own seen?"""
-        return (not self.pend_ca[i] and not self.cap_ca[i] and not self.suspect[i] and not self.known[i]
-                and self.took_ca[i] > 0 and self.took_ca[i] + _SLACK_CA >= self._offer_ca[i])
 
     def _shared(self, p, i, also=-1):
         """Does another charger than i (or `also`, about to be changed) wait
@@ -173,12 +166,17 @@ class Draws:
     def forget(self, p):
         """A cut did not bring line p under its limit in time: every belief on it
         may be high. What no own CT shows is taken as drawing nothing, so the
-        next cut is from the top (everything above the known draws is house)."""
+        next cut is from the top (everything above the known draws is house,
+        on every line those chargers load)."""
         for i in range(self.n):
             if p in self.lines[i] and not self.known[i]:
+                t = self.took_ca[i]
+                ls, ws = self.lines[i], self.wr[i]
+                for j in range(len(ls)):
+                    if self.house[ls[j]] is not None:
+                        self.house[ls[j]] += int(t * ws[j])
                 self.took_ca[i] = 0
                 self.pend_ca[i] = 0
-        self.house[p] = None
 
     def update(self, now, m_ca, good, known_ca, states, offers, settle_ms, limit_ca=None):
         """Take this period's measurement. m_ca: per line, the measured current
