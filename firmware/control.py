@@ -93,9 +93,12 @@ class Controller:
         self.limit_a = _per_phase(s["limit"], nph)   # the site's: config.json, or lower by set_limit
         # Limits from outside (grid.Grid, each period): a lower site limit per
         # phase (None: none), and a cap on what the EVs together may use
-        # (a time-of-use window). eff_a: the limit in force this period.
+        # (a time-of-use window), and a cap on what the site imports (the demand
+        # cap: kept on signed current where a voltage reference gives it, so
+        # export is not load). eff_a: the limit in force this period.
         self.cap_a = [None] * nph  # type: list
         self.ev_cap_a = [None] * nph  # type: list
+        self.imp_a = [None] * nph  # type: list
         self.eff_a = list(self.limit_a)
         self.margin_a = s.get("margin", 0)
         # None: the default, half of what limit - margin leaves, as they are now
@@ -164,6 +167,7 @@ class Controller:
         self.over_t = [None] * nph  # type: list  # since when each line reads over its limit
         self.avail = [0.0] * nph
         self.nonev = [None] * nph  # type: list  # the non-EV load estimate (None: unknown)
+        self.hs = [0.0] * nph      # the same, signed (export < 0) where a VT gives direction
         self.phase_fault = [True] * nph      # until a healthy measurement arrives
         self.implausible = [False] * nph
         self.healthy_since = [None] * nph
@@ -193,7 +197,9 @@ class Controller:
         return c if c is not None and c < lim else lim
 
     def _fallback(self, p):
-        top = self._limit(p) - self.margin_a
+        top = self._limit(p)
+        i = self.imp_a[p]
+        top = (i if i is not None and i < top else top) - self.margin_a   # blind: no direction
         fb = self.fallback_cfg[p] if self.fallback_cfg is not None else top // 2
         return max(0, min(fb, top))   # never more than limit - margin, as it is now
 
@@ -286,6 +292,7 @@ class Controller:
                 self.over_t[p] = None
             h = d.house[p]
             self.nonev[p] = h / 100 if h > 0 else 0.0
+            self.hs[p] = h / 100          # signed where the step was given direction
 
     def _use_a(self, i, now, draws):
         """What charger i counts for on its lines when another is raised: an own
@@ -412,6 +419,9 @@ class Controller:
                 a = top - est
                 if cap is not None and a > cap:
                     a = cap
+                i = self.imp_a[p]
+                if i is not None and i - self.margin_a - self.hs[p] < a:
+                    a = i - self.margin_a - self.hs[p]    # import: export is not load
                 base = self.avail[p] - self._credit[p]
                 if a < base or a > base + 1.0:
                     base = a
@@ -491,6 +501,9 @@ class Controller:
             c = self.ev_cap_a[p]
             if c is not None and self.nonev[p] + c < top:
                 top = self.nonev[p] + c
+            c = self.imp_a[p]
+            if c is not None and c - self.margin_a - self.hs[p] < top - self.nonev[p]:
+                top = c - self.hs[p] + self.nonev[p] - self.margin_a
             lcap[p] = top - self.nonev[p] + _HAIR_A
             line[p] = lcap[p] - abs(z)
         # the lowest offers first: a raise is a probe, and lines answer one at a

@@ -48,6 +48,7 @@ class Demand:
         self.nph = nph
         self.interval_ms = interval_s * 1000
         self.amp_ms = array("d", bytes(8 * nph))   # A*ms of healthy readings
+        self.imp_ms = array("d", bytes(8 * nph))   # the same of import (what a utility bills)
         self.ok_ms = array("i", bytes(4 * nph))    # their ms (< 2**31: one interval)
         self.peak = array("d", bytes(8 * nph))     # the highest reading; < 0: none
         self._sum = array("d", bytes(8 * nph))     # the same of the interval last finished
@@ -81,11 +82,14 @@ class Demand:
     def _reset(self):
         for p in range(self.nph):
             self.amp_ms[p] = 0
+            self.imp_ms[p] = 0
             self.ok_ms[p] = 0
             self.peak[p] = -1
 
-    def add(self, now, amps, ok, ticks_diff):
-        """One control period's readings (amps per phase, health per phase)."""
+    def add(self, now, amps, ok, ticks_diff, signed=None):
+        """One control period's readings (amps per phase, health per phase;
+        signed: the same with export < 0 where a voltage reference gives
+        direction: export counts as no import, issue 22)."""
         dt = 0
         if self.prev is not None:
             dt = ticks_diff(now, self.prev)
@@ -96,6 +100,10 @@ class Demand:
             if ok[p]:
                 a = amps[p]
                 self.amp_ms[p] += a * dt
+                if signed is not None:
+                    a = signed[p] if signed[p] > 0 else 0
+                self.imp_ms[p] += a * dt
+                a = amps[p]
                 self.ok_ms[p] += dt
                 if a > self.peak[p]:
                     self.peak[p] = a

@@ -6,7 +6,7 @@ named (`source`).
     g = Grid(cfg, ticks_diff)                 # the validated config
     g.signal(vals, for_s, now, watched)       # grid_limit: watched on the aggregator's topic
     g.contact(reading, now)                   # the dry contact each period: 1 closed, 0 open, None unreadable
-    g.update(now, wall_s, base, demand)       # -> g.limit_a, g.ev_cap_a, g.source (per period)
+    g.update(now, wall_s, base, demand)       # -> g.limit_a, g.ev_cap_a, g.imp_a, g.source (per period)
 
 Pure logic: the time comes in as ticks (now, compared with ticks_diff only)
 and as Unix seconds (wall_s, 0 when the hub has no wall clock).
@@ -29,6 +29,9 @@ and as Unix seconds (wall_s, 0 when the hub has no wall clock).
   interval, clock-aligned once the hub knows the time) under demand_cap_a:
   the limit is the cap itself, or less where the interval has already used
   more than its share (the house rose): what the cap leaves for the rest.
+  It caps import (`imp_a`), not the magnitude: a utility bills what the
+  site draws, so where a voltage reference gives direction, export counts
+  as no import and the controller keeps it on the signed non-EV estimate.
 """
 
 SITE = "site"
@@ -182,6 +185,7 @@ class Grid:
         # outputs, reused every period
         self.limit_a = [None] * nph  # type: list
         self.ev_cap_a = [None] * nph  # type: list
+        self.imp_a = [None] * nph  # type: list  # the demand cap: on import, not magnitude
         self.source = SITE
         self.schedule_on = False
         self.window = None          # the time-of-use window in force (its index), or None
@@ -295,6 +299,7 @@ class Grid:
         for p in range(nph):
             lim[p] = None
             self.ev_cap_a[p] = None
+            self.imp_a[p] = None
         if self.boot:               # watching a topic, nothing heard since boot
             self.boot = False
             self.fs_t = now
@@ -337,11 +342,15 @@ class Grid:
             if hour is not None:
                 self._take(hour, SCHEDULE, p)
             if dem is not None:
-                self._take(dem, DEMAND, p)
+                self.imp_a[p] = dem[p]
             if self.window is not None:
                 self.ev_cap_a[p] = self.windows[self.window][3][p]
         self.source = SITE
         for p in range(nph):
+            i = self.imp_a[p]
+            if i is not None and i < base[p] and (lim[p] is None or i < lim[p]):
+                self.source = DEMAND
+                break
             if lim[p] is not None and lim[p] < base[p]:
                 self.source = src[p]
                 break
@@ -357,7 +366,7 @@ class Grid:
         out = self._dem
         for p in range(self.nph):
             cap = self.demand_cap_a[p]
-            x = (cap * (d.ok_ms[p] + rest) - d.amp_ms[p]) / rest
+            x = (cap * (d.ok_ms[p] + rest) - d.imp_ms[p]) / rest
             if x > cap:
                 x = cap     # steady at the cap, not a burst that spends the budget early
             out[p] = int(x * 10) / 10 if x > 0 else 0     # down to 0.1 A

@@ -173,6 +173,7 @@ class Hub:
         self.grid = grid.Grid(cfg, ticks_diff)
         self.ctl.cap_a = self.grid.limit_a
         self.ctl.ev_cap_a = self.grid.ev_cap_a
+        self.ctl.imp_a = self.grid.imp_a
         self.contact = contact       # the dry contact's reader: 1 closed, 0 open (None: not wired)
         self.wall_s = grid.no_clock      # Unix seconds (0: unknown); Services gives its own
         self.now = 0                 # the last period's ticks
@@ -293,7 +294,7 @@ class Hub:
         believed = self.believed
         for p in range(len(phase_ok)):
             believed[p] = phase_ok[p] and not ctl.implausible[p]
-        self.demand.add(now, phase_a, believed, self.ticks_diff)
+        self.demand.add(now, phase_a, believed, self.ticks_diff, signed)
         if ctl.mode != self.mode:
             self.event(now, "mode %s (sensors: %s)" % (ctl.mode, ",".join(
                 self.sensor(p) for p in range(len(self.phase_ch)))))

@@ -423,6 +423,14 @@ class Sim:
             now += self.period_ms
 
 
+    def limit_of(self, p):
+        """Phase p's limit the truth is judged on: the one in force, and the
+        demand cap where the hub cannot tell import from export (with a
+        voltage reference the cap is on import, which the sun may cover)."""
+        ctl = self.hub.ctl
+        lim, i = ctl.eff_a[p], ctl.imp_a[p]
+        return i if i is not None and i < lim and self.hub.pw_phase[p] is None else lim
+
     def overloads(self, now, actual):
         """The truth the overload invariant is checked on, for the rows where a
         phase or a circuit is over its limit, and more than the non-EV load
@@ -435,8 +443,9 @@ class Sim:
         for p, name in enumerate(self.phases):
             faulted = self.adc.clamps[p].fault is not None
             # what the hub cannot help: the house alone over, or, blind, the house plus the fallback
-            if actual[p] > max(ctl.eff_a[p], self.load[p] + (fb[p] if faulted else 0)):
-                out.append([now / 1000, "phase", name, round(actual[p], 2), ctl.eff_a[p],
+            lim = self.limit_of(p)
+            if actual[p] > max(lim, self.load[p] + (fb[p] if faulted else 0)):
+                out.append([now / 1000, "phase", name, round(actual[p], 2), lim,
                             round(self.load[p], 2), fb[p] if faulted else None])
         nph = site.nph
         for node in range(1, len(site.parent)):
@@ -474,9 +483,10 @@ class Sim:
                 if k >= site.nph or not standing:
                     used[k] += o * self.lines.w[k % site.nph][i]
         for p in range(site.nph):
-            if abs(used[p]) > max(0, ctl.eff_a[p] - ctl.margin_a) + 1e-6:
+            lim = self.limit_of(p)
+            if abs(used[p]) > max(0, lim - ctl.margin_a) + 1e-6:
                 return "%.1f A offered on %s, limit - margin %r" % (abs(used[p]), self.phases[p],
-                                                                    ctl.eff_a[p] - ctl.margin_a)
+                                                                    lim - ctl.margin_a)
         for k in range(site.nph, site.ncons):
             if abs(used[k]) > site.limit_a[k // site.nph] + 1e-6:
                 return "%.1f A offered on circuit %s" % (abs(used[k]), site.circuit_ids[k // site.nph])

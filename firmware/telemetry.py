@@ -37,6 +37,8 @@ def state(hub_id, hub, energy, uptime_s, heap=None, clock=None):
                         "avail": round(ctl.avail[p], 1), "sensor": hub.sensor(p)}
         if ctl.ev_cap_a[p] is not None:      # a time-of-use window: what the EVs may use together
             phases[name]["ev_cap"] = ctl.ev_cap_a[p]
+        if ctl.imp_a[p] is not None:         # the demand cap: what the site may import
+            phases[name]["import_cap"] = ctl.imp_a[p]
         k = hub.pw_phase[p]
         if k is not None:   # a voltage reference: real power, signed (import > 0), and energy
             w = hub.power.w[k]
@@ -243,6 +245,9 @@ class Writer:
             if ctl.ev_cap_a[p] is not None:
                 self.put(b', "ev_cap": ')
                 self.num(ctl.ev_cap_a[p])
+            if ctl.imp_a[p] is not None:
+                self.put(b', "import_cap": ')
+                self.num(ctl.imp_a[p])
             self.put(b', "sensor": "')
             self.name(hub.sensor(p))
             self.put(b'"')

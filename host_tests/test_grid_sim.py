@@ -185,3 +185,22 @@ def test_one_message_from_the_future_locks_nobody_out(tmp_path):
     assert at(trace, 120)["limit"] == {"L1": 12}
     under(trace, 60 + SETTLE, 200, {"L1": 12})
     invariant_holds(sc)
+
+
+def test_export_is_not_load_for_the_demand_cap(tmp_path):
+    # issue 22: a site exporting 32 A under a 25 A demand cap left its surplus
+    # charger at 0 A (export counted as load, the cap fell to 19.4 A)
+    sc = {"duration": 600, "mains_hz": 60, "voltage": 120, "vt": True, "clock": "2026-06-01T12:00:00",
+          "site": {"phases": ["L1", "L2"], "limit": 100, "margin": 2, "pv": True, "demand_cap_a": 25},
+          "chargers": [{"id": "sun", "phases": ["L1", "L2"], "max": 40, "surplus": True},
+                       {"id": "grid", "phases": ["L1", "L2"], "max": 40}],
+          "control": {"holdoff_ms": 0},
+          "events": [{"t": 0, "load": {"L1": 3, "L2": 3}}, {"t": 0, "pv": {"L1": 35, "L2": 35}},
+                     {"t": 1, "plug": "sun", "kwh": 200},
+                     {"t": 300, "plug": "grid", "kwh": 200, "ev_max": 30}]}
+    trace = simulate(tmp_path, sc)
+    assert min(r["chargers"]["sun"]["offered"] for r in trace if 120 <= r["t"] < 300) >= 29, "the sun's surplus"
+    # a car on the grid may import up to the cap on top of the sun: 30 A here, none paused
+    assert min(r["chargers"]["grid"]["offered"] for r in trace if 420 <= r["t"] <= 600) == 30
+    assert all(r["phases"]["L1"]["actual"] <= 25 + 0.5 for r in trace if r["t"] >= 300 + SETTLE)
+    invariant_holds(sc)

@@ -243,7 +243,8 @@ def test_demand_cap_keeps_the_quarter_hour_mean_under_it():
     while t < 300000:               # 5 minutes at 70 A
         d.add(t, [70.0, 10.0], [True, True], diff)
         t += 500
-    lim = g.update(t, 0, BASE, d)
+    eq(g.update(t, 0, BASE, d), [None, None], "a cap on import, not a limit on the magnitude")
+    lim = g.imp_a
     eq(g.source, grid.DEMAND)
     # 600 s left: (40 * 900 - 70 * 299.5) / 600.5 A on L1; L2 has used less than its share
     ok(24.0 <= lim[0] <= 25.1, repr(lim))
@@ -253,11 +254,35 @@ def test_demand_cap_keeps_the_quarter_hour_mean_under_it():
     while d.count == 0:
         d.add(t, [a, 10.0], [True, True], diff)
         t += 500
-        x = g.update(t, 0, BASE, d)[0]
+        g.update(t, 0, BASE, d)
+        x = g.imp_a[0]
         # issue 22: the cap held to the interval's last second (it lifted there)
         ok(x is not None or d.count, "t=%d: the cap lifted" % t)
         a = a if x is None else x
     ok(d.last[1][0] <= 40.0, repr(d.last))
+
+
+def test_export_is_no_import_for_the_demand_cap():
+    # issue 22: a site exporting 32 A under a 25 A cap saw its limit fall to
+    # 19.4 A (export counted as load); with direction, export bills nothing
+    g = make(site={"demand_cap_a": 25})
+    d = demand.Demand(2)
+    d.start(0)
+    t = 0
+    while t < 300000:
+        d.add(t, [32.0, 10.0], [True, True], diff, [-32.0, 10.0])
+        t += 500
+    g.update(t, 0, BASE, d)
+    eq(g.imp_a, [25, 25], "nothing imported on L1: the cap itself")
+    eq(d.amp_ms[0], 32.0 * 299500, "the log keeps the magnitude (a conductor's load)")
+    d2 = demand.Demand(2)                 # no voltage reference: the magnitude, as before
+    d2.start(0)
+    t = 0
+    while t < 300000:
+        d2.add(t, [32.0, 10.0], [True, True], diff)
+        t += 500
+    g.update(t, 0, BASE, d2)
+    ok(g.imp_a[0] < 25, repr(g.imp_a))
 
 
 def test_config_refused_with_the_reason():
