@@ -32,7 +32,10 @@ or at least its minimum.
 ROOT = ""  # the id of the PCC node
 _J30 = complex(0.8660254037844386, 0.5)   # e^{j30 degrees}
 _J30N = complex(0.8660254037844386, -0.5)  # e^{-j30 degrees} (MicroPython's complex has no conjugate())
-_EPS = 1e-6
+# The tolerance of a phasor comparison, A: a board computes in single
+# precision (24 bits: 6e-5 A at 1000 A), so a load that exactly fills a line
+# in exact arithmetic fits there too; 0.1 mA over is no current at all.
+EPS_A = 1e-4
 
 
 def weight(nph, phases, p):
@@ -49,7 +52,7 @@ def weight(nph, phases, p):
 def fits(z, cap):
     """Does a load z (amps, or a phasor of amps) fit in cap?"""
     if isinstance(z, complex):
-        return abs(z) <= cap + _EPS
+        return abs(z) <= cap + EPS_A
     return z <= cap
 
 
@@ -59,7 +62,7 @@ def room(a, b, cap):
     count of chargers; complex: their phasors summed)."""
     if not isinstance(a, complex) and not isinstance(b, complex):
         return (cap - a) // b
-    if abs(a) > cap + _EPS:
+    if abs(a) > cap + EPS_A:
         return -1
     a, b = complex(a), complex(b)     # (MicroPython's int has no .real)
     # |a + s b|^2 = cap^2: bb s^2 + 2 ab s + (|a|^2 - cap^2) = 0, the positive root
@@ -67,8 +70,8 @@ def room(a, b, cap):
     ab = a.real * b.real + a.imag * b.imag
     c = a.real * a.real + a.imag * a.imag - cap * cap
     d = ab * ab - bb * c
-    s = int((-ab + (d if d > 0 else 0) ** 0.5) / bb + _EPS)
-    while s > 0 and abs(a + s * b) > cap + _EPS:   # rounding: never over the circle
+    s = int((-ab + (d if d > 0 else 0) ** 0.5) / bb + EPS_A)
+    while s > 0 and abs(a + s * b) > cap + EPS_A:   # rounding: never over the circle
         s -= 1
     return s
 

@@ -21,6 +21,18 @@ def eq(got, want, msg=""):
         raise Failure("%r != %r %s" % (got, want, msg))
 
 
+# Computed amps, volts and phasors are compared within REL of their size (at
+# least 1): a board's single-precision float keeps 24 bits (6e-8), and REL
+# leaves room for a few dozen operations in a row; far below an amp that matters.
+REL = 1e-5
+
+
+def close(got, want, msg=""):
+    """got equals want as a board's single-precision arithmetic can tell."""
+    if not abs(got - want) <= REL * max(1.0, abs(want)):
+        raise Failure("%r is not %r (within %r) %s" % (got, want, REL, msg))
+
+
 def near(got, want, tol, msg=""):
     if not abs(got - want) <= tol:
         raise Failure("%r not within %r of %r %s" % (got, tol, want, msg))

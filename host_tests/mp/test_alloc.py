@@ -1,4 +1,5 @@
 """alloc.Site.fill: equal shares through nested circuits and phases, >= min or paused."""
+from array import array
 import alloc
 from alloc import Charger as C
 from mpunit import eq, ok, raises
@@ -135,3 +136,34 @@ def test_fill_allocates_nothing():
     offers = s.fill(avail, want, order, floors)
     eq(list(offers), first)
     check_limits(s, short, s.fill(short, want, order, floors))
+
+
+_F = array("f", [0.0])
+
+
+def f32(x):
+    """x rounded to single precision, as a board's float holds it."""
+    _F[0] = x
+    return _F[0]
+
+
+def test_a_limit_at_its_boundary_in_both_precisions():
+    # issue 22: the boards compute in single precision. A line-to-line load
+    # that exactly fills a line (s chargers' phasors against a cap of |s w|)
+    # fits in doubles and, its values rounded to a board's float, fits there
+    # too: the same answer, and never over the cap by more than alloc's tolerance
+    for p, ph in ((0, [0, 1]), (1, [0, 1]), (0, [2, 0])):
+        w = complex(alloc.weight(3, ph, p))
+        w32 = complex(f32(w.real), f32(w.imag))
+        for base in (0, 7, 48):
+            a = complex(base, 0)
+            for s in range(1, 90):
+                cap = abs(a + s * w)
+                for prec, (aa, ww, cc) in (("double", (a, w, cap)), ("single", (a, w32, f32(cap)))):
+                    got = alloc.room(aa, ww, cc)
+                    ok(got == s, "%s: %r + %d * %r against %r: %d" % (prec, aa, s, ww, cc, got))
+                    ok(abs(a + got * w) <= cc + alloc.EPS_A, "%s: over" % prec)
+    # whole amps (a split-phase or single-phase line): exact in both
+    for cap in (16, 40, 100, 200):
+        for used in (0, 5, 15):
+            ok(alloc.room(used, 1, f32(cap)) == cap - used and alloc.room(used, 1, cap) == cap - used, "%r" % cap)

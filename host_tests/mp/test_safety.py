@@ -129,7 +129,7 @@ def test_second_cut_within_response_keeps_the_first():
         offers = c.step(t, [1.0 + a_draw + c.offer[1]], [True], ["C", "C" if t > 30000 else "A"])
         # a raise of b (a choice of ours) fits beside what a may still draw; a
         # cut of both when the limit falls is not a raise
-        ok(offers[1] <= b_was or a_draw + offers[1] <= c.limit_a[0] - 1 + 1e-9 or t < 60000,
+        ok(offers[1] <= b_was or a_draw + offers[1] <= c.limit_a[0] - 1 or t < 60000,
            "t=%d: a draws %r, b raised to %r, limit %r" % (t, a_draw, offers[1], c.limit_a[0]))
         t += 500
     ok(c.offer[1] >= 6, "b charges in the end: %r" % c.offer)

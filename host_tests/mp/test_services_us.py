@@ -2,7 +2,7 @@
 import alloc
 import json
 import simsite
-from mpunit import eq, ok
+from mpunit import close, eq, ok
 
 HEAPSIZE = "2M"   # the simulated world (waveforms of 15 clamps) runs here too, as in tools/simulate.py
 PAIRS = ([0, 1], [1, 2], [2, 0], [1, 0], [2, 1], [0, 2])
@@ -17,7 +17,7 @@ def test_the_allocators_table_agrees_with_the_voltages():
             for p in ph:
                 a = complex(alloc.weight(nph, ph, p))
                 b = simsite.line_weight(nph, ph, p)
-                ok(abs(a - b) < 1e-9, "%d lines, %r on %d: %r vs %r" % (nph, ph, p, a, b))
+                close(a, b, "%d lines, %r on %d" % (nph, ph, p))
 
 
 def test_line_current_of_line_to_line_loads():
@@ -26,9 +26,9 @@ def test_line_current_of_line_to_line_loads():
         a, b, c = lines.amps([0, 0, 0], [iab, ibc, ica])
         # |I_a| = sqrt(I_ab^2 + I_ca^2 + I_ab I_ca), and the same round the lines
         for got, x, y in ((a, iab, ica), (b, ibc, iab), (c, ica, ibc)):
-            ok(abs(got - (x * x + y * y + x * y) ** 0.5) < 1e-9, "%r %r %r" % (got, x, y))
+            close(got, (x * x + y * y + x * y) ** 0.5, "%r %r" % (x, y))
     # balanced: sqrt(3), not 2, times a charger's current per line
-    ok(abs(lines.amps([0, 0, 0], [10, 10, 10])[0] - 17.3205) < 1e-3, "sqrt(3)")
+    close(lines.amps([0, 0, 0], [10, 10, 10])[0], 10 * 3 ** 0.5, "sqrt(3)")
     # split-phase: a 240 V load is on both legs in full, in phase with each
     eq(simsite.Lines(2, [[0, 1], [1]]).amps([5, 3], [20, 10]), [25.0, 33.0])
 
@@ -44,7 +44,7 @@ def test_room_is_the_circle():
         if abs(a) > cap:
             eq(s, -1)
             continue
-        ok(s >= 0 and abs(a + s * b) <= cap + 1e-6, "%r %r %r: %r" % (a, b, cap, s))
+        ok(s >= 0 and abs(a + s * b) <= cap + alloc.EPS_A, "%r %r %r: %r" % (a, b, cap, s))
         ok(abs(a + (s + 1) * b) > cap, "%r %r %r: %r is not the most" % (a, b, cap, s))
     eq(alloc.room(10, 2, 31), 10)       # plain amps: (cap - load) // count, as before
 
@@ -63,7 +63,7 @@ def test_balanced_208v_site_uses_the_phasor_limit():
     for avail, use in ((200, 0.95), (150, 0.95), (97, 0.9), (61, 0.9)):
         x, lines = fill(3, chargers, [avail] * 3)
         for a in lines:
-            ok(a <= avail + 1e-6, "%r over %r" % (lines, avail))
+            ok(a <= avail + alloc.EPS_A, "%r over %r" % (lines, avail))
         # where some must pause (6 A each at least), whole chargers leave a gap
         ok(max(lines) >= use * avail, "%r uses %r of %r" % (x, lines, avail))
         on = [o for o in x if o]       # at 61 A not all 30 fit at 6 A: the rest are paused
@@ -87,7 +87,7 @@ def test_mixed_wiring_never_over_any_line():
         avail = [random.randint(0, 120) for _ in range(nph)]
         x, lines = fill(nph, chargers, avail)
         for p in range(nph):
-            ok(lines[p] <= avail[p] + 1e-6, "%r -> %r over %r" % (chargers, lines, avail))
+            ok(lines[p] <= avail[p] + alloc.EPS_A, "%r -> %r over %r" % (chargers, lines, avail))
         for (ph, mx), o in zip(chargers, x):
             ok(o == 0 or 6 <= o <= mx, "%r" % x)
 
