@@ -13,7 +13,6 @@ import json
 import math
 import sys
 
-import commands
 import config
 import demand
 import hub
@@ -25,6 +24,9 @@ _EVENT_KINDS = ("load", "plug", "unplug", "sensor", "cmd", "contact", "grid_msg"
 _FAULTS = ("open", "shorted", "stuck", "saturated", "bias", "slipped")
 # the pilot's high level a car's state shows (IEC 61851-1 Table A.4), in mV
 _LEVEL_MV = {"A": 12000, "B": 9000, "C": 6000}
+
+
+_STATE_FILES = ("state.json", "energy.json", "demand.log", "sessions.log")
 
 
 def _ticks_diff(a, b):
@@ -301,14 +303,31 @@ class Sim:
         if self.wall0:
             self.hub.wall_s = self.wall_s
             self.hub.demand.start(self.wall0)    # quarter-hours on the clock, as Services does
-        self.hard = commands.Hard(self.cfg)
-        self.overrides = {}
+        self.sv = None        # the hub's own Services, where the scenario commands it
+        self.own_state = None  # the path prefix of its state, where it is the run's own
+        if any("cmd" in e or "grid_msg" in e for e in self.events):
+            self.services(SimClock(self))
         self.period_ms = self.hub.period_ms
         self.load = [0.0] * len(self.phases)
         self.pv = [0.0] * len(self.phases)    # solar generation per line, A
         self.next_event = 0
         self.seen = 0         # hub log entries already put in a record
         self.demand_seen = 0  # demand intervals already put in a record
+
+    def services(self, clock, state_dir=None):
+        """Run the hub's own Services (firmware/services.py) beside it, as a
+        board does: commands and the aggregator's topic go through it (its ts
+        checks, wall-clock expiry, saved overrides), and each period it meters
+        and logs. state_dir: its flash, kept across runs (live); without one,
+        a clean state of its own: nothing saved by another run."""
+        import os
+        import services
+        d = state_dir
+        if d is None:
+            d = self.own_state = "/tmp/almhub-sim-%s-" % "".join("%02x" % b for b in os.urandom(4))
+            self.clean()
+        self.sv = services.Services(self.hub, self.cfg, clock, d + "state.json", d + "energy.json", d)
+        return self.sv
 
     def read_contact(self):
         if self.contact is None:
@@ -334,10 +353,8 @@ class Sim:
                 self.evs[self.ids.index(e["ev"])].ev_max = e["ev_max"]
             elif "unplug" in e:
                 self.evs[self.ids.index(e["unplug"])].unplug()
-            elif "cmd" in e:
-                reply, _ = commands.handle(json.dumps(e["cmd"]), self.hub.ctl, self.hard, self.overrides,
-                                           self.hub.grid, now)
-                print(json.dumps(reply), file=sys.stderr)
+            elif "cmd" in e:      # as it arrives on almhub/<id>/cmd
+                print(json.dumps(self.sv.command(json.dumps(e["cmd"]))), file=sys.stderr)
             elif "grid_msg" in e:
                 self.grid_msg(e["grid_msg"], now)
             elif "contact" in e:
@@ -346,19 +363,12 @@ class Sim:
                 self.adc.clamps[self.phases.index(e["sensor"])].fault = e.get("fault")
 
     def grid_msg(self, msg, now):
-        """An aggregator's message on the grid_limit topic, as Services takes it
-        (a hub whose config does not watch the topic never sees one)."""
+        """An aggregator's message on the grid_limit topic, through the hub's
+        Services (a hub whose config does not watch the topic never sees one)."""
         if not self.hub.grid.topic:
             print(json.dumps({"grid_limit": "ignored", "error": "grid.topic is not on"}), file=sys.stderr)
             return
-        try:
-            vals, for_s, ts = commands.grid_message(json.dumps(msg), len(self.phases))
-        except commands.Refused as e:
-            print(json.dumps({"grid_limit": "refused", "error": e.args[0]}), file=sys.stderr)
-            return
-        why = self.hub.grid.message(vals, for_s, ts, self.wall_s() if self.wall0 else 0, now)
-        if why is not None:
-            self.hub.event(now, why)
+        self.sv.grid_message(json.dumps(msg))
 
     def step(self, now):
         """One period at `now`: the world moves, then the hub measures and decides."""
@@ -376,6 +386,8 @@ class Sim:
         measured, ok, offers = self.hub.step(now)
         for ev, o in zip(self.evs, offers):
             ev.offer(now, o)
+        if self.sv is not None:
+            self.sv.period(now)
         return actual, measured, offers
 
     def record(self, now, actual, measured, offers):
@@ -421,7 +433,19 @@ class Sim:
             actual, measured, offers = self.step(now)
             out(self.record(now, actual, measured, offers))
             now += self.period_ms
+        self.clean()
 
+    def clean(self):
+        """Remove the state a run's own Services kept (a live run's is kept)."""
+        import os
+        d = self.own_state
+        if d is None:
+            return
+        for f in _STATE_FILES:
+            try:
+                os.remove(d + f)
+            except OSError:
+                pass
 
     def limit_of(self, p):
         """Phase p's limit the truth is judged on: the one in force, and the
@@ -526,6 +550,26 @@ def check_main(path):
         print(json.dumps(res))
 
 
+class SimClock:
+    """The simulation's time for the hub's Services: ticks are its
+    milliseconds, time() its wall clock (0, unset, without a "clock")."""
+
+    def __init__(self, sim):
+        self.sim = sim
+
+    def ticks_ms(self):
+        return self.sim.now
+
+    def ticks_diff(self, a, b):
+        return a - b
+
+    def ticks_add(self, a, b):
+        return a + b
+
+    def time(self):
+        return self.sim.wall_s() if self.sim.wall0 else 0
+
+
 class ScaledClock:
     """time's ticks, running `speed` times faster (simulated milliseconds).
     No wall clock (no time()): a scenario's hub has none."""
@@ -549,10 +593,8 @@ class ScaledClock:
 def live(sim, speed, out, state_dir):
     """Run in (scaled) real time with the hub's services: MQTT, commands, energy."""
     import time
-    import services
     clock = ScaledClock(speed)
-    sv = services.Services(sim.hub, sim.cfg, clock, state_dir + "state.json", state_dir + "energy.json",
-                           state_dir)
+    sv = sim.services(clock, state_dir)
     nxt = 0
     while nxt <= sim.duration_ms:
         wall = time.ticks_ms()
@@ -562,7 +604,6 @@ def live(sim, speed, out, state_dir):
         if sv.link is not None:
             rec["mqtt"] = {"up": sv.link.up, "connects": sv.link.connects, "sent": sv.link.published}
         out(rec)
-        sv.period(nxt)
         nxt += sim.period_ms
         wait = (nxt - clock.ticks_ms()) / speed
         if wait > 0:

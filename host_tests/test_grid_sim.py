@@ -204,3 +204,20 @@ def test_export_is_not_load_for_the_demand_cap(tmp_path):
     assert min(r["chargers"]["grid"]["offered"] for r in trace if 420 <= r["t"] <= 600) == 30
     assert all(r["phases"]["L1"]["actual"] <= 25 + 0.5 for r in trace if r["t"] >= 300 + SETTLE)
     invariant_holds(sc)
+
+
+def test_commands_and_topic_messages_go_through_the_hubs_services(tmp_path):
+    # issue 22: the simulator handled commands itself (commands.handle), so
+    # the hub's Services path (its saving, its events, its clock) was never run
+    wall0 = 1780272000                                  # 2026-06-01T00:00:00Z
+    sc = site([{"t": 30, "cmd": {"cmd": "grid_limit", "limit": 40, "for_s": 60}},
+               {"t": 40, "grid_msg": {"limit": 30, "for_s": 600, "ts": wall0 + 40 - 590}}],
+              duration=120, grid={"topic": True, "failsafe_a": 80, "failsafe_s": 1},
+              clock="2026-06-01T00:00:00")
+    trace = simulate(tmp_path, sc)
+    said = [e[1] for r in trace for e in r.get("events", ())]
+    assert "command grid_limit" in said, said          # Services' own event, with its save
+    # the topic's limit counts from its ts on the hub's wall clock: 10 s left at 40 s
+    assert at(trace, 45)["limit"] == {"L1": 30, "L2": 30} and at(trace, 45)["limit_source"] == "grid"
+    assert at(trace, 55)["limit_source"] != "grid", at(trace, 55)
+    invariant_holds(sc)
