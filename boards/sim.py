@@ -19,7 +19,8 @@ BOARD = {
     ],
     "pilots": {"sim": 30},
     # No pilot read-back here (every enabled charger counts as a possible load).
-    # A "readback" entry of {"sim": 30} gives a simulated one with no hardware
-    # (readback.SimReadback: levels set by a test or a simulation).
+    # A "readback" entry of {"sim": 30} gives a simulated one: a board's
+    # readback.Readback on simadc.PilotADC chips (the reference boards' front
+    # end), their pilot levels set by a test or a simulation.
     "watchdog_ms": 5000,
 }

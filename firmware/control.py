@@ -373,6 +373,8 @@ class Controller:
             ch = site.chargers[i]
             st = states[i] if states is not None else None
             if not self.enabled[i] or self.out_fault[i] or st in ("A", "E", "F"):
+                if st == "A" and not self.offer[i]:
+                    self.changed[i] = None    # no car since its pause: the next one starts at once
                 continue      # no car, an error, paused by command, or an output that failed
             if st == "D" and not self.ventilated[i]:
                 continue      # needs ventilation this site does not have: no supply

@@ -24,6 +24,9 @@ Pilot read-back (make_readback; None where the board has none)
                                 where that charger is not read back (its ADC is
                                 silent, or no state has held yet)
     calibrate()                 at boot with every pilot at +12 V: the diode drops
+Pilot read-back ADC (ads7828.ADS7828; the sim board's: simadc.PilotADC)
+    read_into(buf, n)           inputs 0..n-1 (n <= 8) as 12-bit codes into buf;
+                                OSError when the chip does not answer
 Watchdog
     feed()
 Clock
@@ -100,29 +103,40 @@ def make_readback(board, machine, ticks_diff, i2c=None):
 
         {"ads7828": [0x48, ...], "vref_v": 3.3, "pullup_v": 3.3,
          "divider": [r_top, r_up, r_down], "diode_mv": 200}   # on the pilots' I2C bus
-        {"sim": 30}                                          # unix port: readback.SimReadback
+        {"sim": 30}        # unix port: 30 pilots on simadc.PilotADC chips, the
+                           # reference boards' front end (simadc.PILOT_FRONT_END);
+                           # their pilot levels set by a test or a simulation
 
     i2c: the bus already made (outputs.Outputs.i2c), else one is made here.
     Charger i is on ADC input i; the list covers every pilot of the board
-    (None for any beyond the last ADC input).
+    (None for any beyond the last ADC input). The sim board's is the same
+    readback.Readback as a board's, so it boots and debounces as one does.
     """
     spec = board.get("readback")
     if not spec:
         return None
     import readback
-    if spec.get("sim"):
-        return readback.SimReadback(spec["sim"], ticks_diff)
+    if "sim" in spec:
+        import simadc
+        n = spec["sim"]
+        level = _level(simadc.PILOT_FRONT_END)
+        return readback.Readback([simadc.PilotADC(level) for _ in range((n + 7) // 8)], n,
+                                 level, ticks_diff)
     import ads7828
     addrs = spec["ads7828"]
     if i2c is None:
         bus = spec.get("i2c") or board["pilots"]["i2c"]
         i2c = machine.I2C(bus["id"], scl=machine.Pin(bus["scl"]), sda=machine.Pin(bus["sda"]),
                           freq=bus.get("freq", 400000))
-    vref_mv = round(spec["vref_v"] * 1000)
-    level = readback.Level(vref_mv, round(spec.get("pullup_v", spec["vref_v"]) * 1000),
-                           spec["divider"], round(spec.get("diode_mv", 0)))
     return readback.Readback([ads7828.ADS7828(i2c, a) for a in addrs], pilot_count(board),
-                             level, ticks_diff)
+                             _level(spec), ticks_diff)
+
+
+def _level(spec):
+    """The readback.Level of a board's "readback" entry (volts, ohms, mV)."""
+    import readback
+    return readback.Level(round(spec["vref_v"] * 1000), round(spec.get("pullup_v", spec["vref_v"]) * 1000),
+                          spec["divider"], round(spec.get("diode_mv", 0)))
 
 
 def make_contact(board, machine, cfg):

@@ -119,7 +119,8 @@ class PilotState:
     B->C and C->B debounce real EVSE stacks use), or only safe_ms for a
     safer state (A unplugged, E short, F unavailable). A voltage in no band
     held for hold_ms is reported as E. Until a state has held, the report is
-    "A": no vehicle, so nothing is offered on a guess.
+    "A": no vehicle, so nothing is offered on a guess; after forget() it is
+    None ("not read back"), as readback.Readback starts every charger.
 
     Time: now_ms from ticks_ms(), compared with the `ticks_diff` handed in
     (the port's own time.ticks_diff). Not a local 2**30 mask: ticks wrap at
@@ -157,23 +158,3 @@ class PilotState:
             self.state = st
             self._cand = None
         return self.state
-
-
-class Readback:
-    """Pilot states of all chargers from their read-back voltages (hal.py).
-
-    read_mv(i) -> the pilot's high level in mV for charger i (the board's
-    divider undone). states(now_ms) -> a letter per charger, debounced; the
-    same list every call (no allocation per period).
-    """
-
-    def __init__(self, read_mv, n, ticks_diff):
-        self.read_mv = read_mv
-        self.debounce = [PilotState(ticks_diff) for _ in range(n)]
-        self.now = ["A"] * n  # type: list[str | None]
-
-    def states(self, now_ms):
-        out, deb, read = self.now, self.debounce, self.read_mv
-        for i in range(len(out)):
-            out[i] = deb[i].update(now_ms, read(i))
-        return out

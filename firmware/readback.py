@@ -4,7 +4,8 @@
     rb.calibrate()                 # at boot, every pilot at constant +12 V
     rb.states(now_ms)              # ['A', 'C', None, ...]: the same list every call
 
-Pure logic: the ADCs are handed in (ads7828.ADS7828 on a board, fakes in
+Pure logic: the ADCs are handed in (ads7828.ADS7828 on a board,
+simadc.PilotADC on the sim board and in the simulated site, fakes in
 tests), each with read_into(buf, n) filling inputs 0..n-1 and raising
 OSError when it does not answer. Charger i is on input i: chip i // 8,
 input i % 8.
@@ -72,22 +73,17 @@ class Level:
         return self.node_of(pilot_mv) - (((code << 1) + 1) * self.vref_mv >> (_Q + 1))
 
 
-class _Debounced:
-    def __init__(self, n, ticks_diff, hold_ms, safe_ms):
-        self.debounce = [pilot.PilotState(ticks_diff, hold_ms, safe_ms) for _ in range(n)]
-        for d in self.debounce:
-            d.forget()                 # None until a state has held
-        self.now = [None] * n  # type: list[str | None]
-
-
-class Readback(_Debounced):
+class Readback:
     """The read-back of n chargers on 8-input ADCs, charger i on input i; chargers
     beyond the last input are never read back (always None)."""
 
     def __init__(self, chips, n, level, ticks_diff, hold_ms=500, safe_ms=100):
         if n <= 0 or not chips:
             raise ValueError("read-back: %d chargers on %d ADCs" % (n, len(chips)))
-        _Debounced.__init__(self, n, ticks_diff, hold_ms, safe_ms)
+        self.debounce = [pilot.PilotState(ticks_diff, hold_ms, safe_ms) for _ in range(n)]
+        for d in self.debounce:
+            d.forget()                 # None until a state has held
+        self.now = [None] * n  # type: list[str | None]
         read = min(n, _INPUTS * len(chips))
         self.chips = chips[:(read + _INPUTS - 1) // _INPUTS]
         self.per = [min(_INPUTS, read - _INPUTS * k) for k in range(len(self.chips))]
@@ -149,30 +145,3 @@ class Readback(_Debounced):
                     done += 1
                 i += 1
         return done
-
-
-class SimReadback(_Debounced):
-    """Read-back on the unix port, with no hardware: level_mv[i] is charger i's
-    pilot high level (set by a test or a simulation; 12 V, state A, at start),
-    unread[i] = 1 makes its ADC silent (None)."""
-
-    def __init__(self, n, ticks_diff, hold_ms=500, safe_ms=100):
-        _Debounced.__init__(self, n, ticks_diff, hold_ms, safe_ms)
-        self.level_mv = array("i", [_A_MV] * n)
-        self.unread = bytearray(n)
-
-    def calibrate(self):
-        return 0
-
-    def states(self, now_ms):
-        out = self.now
-        deb = self.debounce
-        lv = self.level_mv
-        unread = self.unread
-        for i in range(len(out)):
-            if unread[i]:
-                deb[i].forget()
-                out[i] = None
-            else:
-                out[i] = deb[i].update(now_ms, lv[i])
-        return out

@@ -1,4 +1,5 @@
-"""Simulated CT clamps behind the sampler interface, for the unix port.
+"""Simulated CT clamps behind the sampler interface, and simulated pilot
+read-back ADCs, for the unix port.
 
     adc = SimADC([Clamp(amps=16.0), Clamp(amps=3.0, shape=SMPS)], rate_hz=4000)
     adc.read_into(buf, frames)   # like a board's sampler, read_u16 scale
@@ -13,6 +14,10 @@ looks for: "open", "shorted", "stuck", "saturated", "bias", "missing" (the
 sampler returns nothing) and "frozen" (the same burst again). One fault has
 no signature at all: "slipped", a clamp that slipped off its cable, reads
 0 A plus noise at a healthy bias, whatever current the cable carries.
+
+PilotADC is an ADS7828 on eight pilot lines (below): the board's own
+readback.Readback reads it, so the sim board and the simulated site boot and
+debounce exactly as a board does.
 """
 
 import math
@@ -209,3 +214,50 @@ def make_sampler(board):
     hz = board["mains_hz"] or 50
     clamps = [Clamp(0.0, SINE, hz, a_per_count=k) for k in hal.calibration(board)]
     return SimADC(clamps, board["adc"]["rate_hz"])
+
+
+# The pilot read-back front end of both reference boards (boards/pico.py and
+# boards/esp32_devkitc.py, "readback"): ADS7828 on the 3V3 rail, the divider
+# 100 k / 22 k / 33 k pulled up to 3V3, a BAT54 taken as 200 mV. The sim board
+# reads its PilotADCs through this one (hal.make_readback).
+PILOT_FRONT_END = {"vref_v": 3.3, "pullup_v": 3.3, "divider": [100000, 22000, 33000], "diode_mv": 200}
+_PILOT_INPUTS = const(8)
+_A_MV = const(12000)
+_ENODEV = const(19)     # what machine.I2C raises when no chip acknowledges
+
+
+class PilotADC:
+    """An ADS7828 (ads7828.py) on eight simulated pilot lines: read_into(buf, n)
+    as the driver's, each input the code that the board's front end (level, a
+    readback.Level) gives for level_mv[i], the pilot's high level in mV (12 V,
+    no car, at start), with the nominal diode drop. silent = True: the chip
+    does not answer, as one off the bus (OSError)."""
+
+    def __init__(self, level):
+        self.level = level
+        self.level_mv = array("i", [_A_MV] * _PILOT_INPUTS)
+        self.silent = False
+
+    def code(self, mv):
+        """The 12-bit code of a pilot at mv, the inverse of Level.pilot_mv:
+        node = (mv + offset) / gain, less the drop, in LSBs of vref / 4096,
+        floored as the converter does, clipped to its range. The node's
+        fraction of a mV is kept (Level.node_of's whole mV would lose up to
+        1.2 LSB). On PILOT_FRONT_END (gain_q 35127) every product stays under
+        2**30 for any pilot within +-100 V: no big int on a 32-bit unix port."""
+        lv = self.level
+        g = lv.gain_q
+        n = (mv + lv.offset_mv) << 12
+        node = n // g
+        frac = ((n - node * g) << 12) // g     # the node's fraction of a mV, in 1/4096 mV
+        c = (((node - lv.diode_mv) << 12) + frac) // lv.vref_mv
+        return 0 if c < 0 else 4095 if c > 4095 else c
+
+    def read_into(self, buf, n):
+        if not 0 <= n <= _PILOT_INPUTS:
+            raise ValueError("ADS7828 has %d inputs, not %r" % (_PILOT_INPUTS, n))
+        if self.silent:
+            raise OSError(_ENODEV)
+        lv = self.level_mv
+        for ch in range(n):
+            buf[ch] = self.code(lv[ch])

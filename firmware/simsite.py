@@ -129,20 +129,33 @@ _V3 = (1 + 0j, complex(-0.5, -0.8660254037844386), complex(-0.5, 0.8660254037844
 
 
 class Readback:
-    """The board's read-back, through the firmware's own debounce (pilot.Readback):
-    the car's state as a voltage, or -12 V where the hub drives state F."""
+    """The sim board's read-back (hal.make_readback): the board's own
+    readback.Readback, its divider, diode and debounce, over simadc.PilotADC
+    chips whose lines show each car's state as a voltage, or -12 V where the
+    hub drives state F. So the site boots as a board does: every charger not
+    read back (None) until a state has held."""
 
     def __init__(self, evs, pilots):
+        import hal
         self.evs = evs
         self.pilots = pilots
-        self.rb = pilot.Readback(self.read_mv, len(evs), _ticks_diff)
+        self.rb = None
+        self.none = []       # the states of a site with no chargers (monitor only): no chip to read
+        if evs:
+            self.rb = hal.make_readback({"readback": {"sim": len(evs)}}, None, _ticks_diff)
+            self.set_levels()
+            self.rb.calibrate()      # as main.Boot does: every pilot at +12 V before the first step
 
-    def read_mv(self, i):
-        if self.pilots[i].permille == pilot.DISABLED_PERMILLE:
-            return -12000
-        return _LEVEL_MV[self.evs[i].state]
+    def set_levels(self):
+        chips = self.rb.chips
+        for i, ev in enumerate(self.evs):
+            mv = -12000 if self.pilots[i].permille == pilot.DISABLED_PERMILLE else _LEVEL_MV[ev.state]
+            chips[i >> 3].level_mv[i & 7] = mv
 
     def states(self, now):
+        if self.rb is None:
+            return self.none
+        self.set_levels()
         return self.rb.states(now)
 
 

@@ -23,7 +23,10 @@ charger is paused (want 0) rather than given less than its minimum.
 HOLD_MS = 60000     # a start or a pause must have held this long: no chattering
 RESERVE_A = 1.0     # left exported: a phase balanced to 0 A reads like a clamp that slipped off
 _RAISE_A = 1.5      # a cap goes up only when the share is this far above it
-_IDLE = "AEF"       # read-back states without a charging car
+# read-back states without a charging car. A tuple, not "AEF": a charger not
+# read back (None: at boot until a state has held, or its ADC silent) is in
+# none of them, where `None in "AEF"` raises TypeError and stopped the hub.
+_IDLE = ("A", "E", "F")
 
 
 class Surplus:

@@ -283,7 +283,7 @@ def test_board_readback_is_wired_to_the_hub():
     bd["readback"] = {"sim": 30}
     b = main.Boot(bd, machine, CFG)
     ok(b.hub is not None and b.hub.readback is b.readback and b.readback is not None)
-    b.readback.level_mv[3] = 9000
+    b.readback.chips[0].level_mv[3] = 9000    # a car in B on charger 3
     b.period(0)
     b.period(600)
     eq(b.hub.states[3], "B")

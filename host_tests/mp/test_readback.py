@@ -4,9 +4,11 @@ import micropython
 import ads7828
 import fake_machine as machine
 import hal
+import pilot
 import readback
+import simadc
 from fake_i2c import FakeADS7828, FakeI2C
-from mpunit import eq, near, raises
+from mpunit import eq, near, ok, raises
 
 R_TOP, R_UP, R_DOWN = 100000, 22000, 33000
 VCC = 3.3
@@ -141,6 +143,17 @@ def test_debounce():
     eq(rb.states(2100)[0], "E")
 
 
+def test_each_charger_is_debounced_on_its_own():
+    rb = hal.make_readback({"readback": {"sim": 3}}, None, ticks_diff)
+    lv = rb.chips[0].level_mv
+    lv[0], lv[1], lv[2] = 12000, 9000, 6000
+    eq(rb.states(0), [None] * 3)
+    eq(rb.states(600), ["A", "B", "C"])
+    lv[2] = 0                                  # a short: E, a safer state, in 100 ms
+    eq(rb.states(650), ["A", "B", "C"])
+    eq(rb.states(750), ["A", "B", "E"])
+
+
 def test_silent_chip_gives_none_for_its_eight_chargers():
     chips, bus, rb = rig(30, pilots=[6.0] * 30)
     rb.states(0)
@@ -207,20 +220,60 @@ def test_states_allocates_nothing():
     rb.states(0)
     _states_locked(rb, 100)
     eq(rb.states(1000), ["C"] * 30)
-    sim = readback.SimReadback(30, ticks_diff)
+    sim = hal.make_readback({"readback": {"sim": 30}}, None, ticks_diff)
     sim.states(0)
     _states_locked(sim, 100)
 
 
 def test_sim_readback():
-    sim = hal.make_readback({"readback": {"sim": 4}}, None, ticks_diff)
-    eq(sim.states(0), [None] * 4)
-    eq(sim.states(100), ["A"] * 4)
-    sim.level_mv[2] = 6000
-    sim.unread[3] = 1
+    # the sim board's read-back is a board's (readback.Readback) on simulated
+    # ADS7828s: charger i on chip i // 8, input i % 8
+    sim = hal.make_readback({"readback": {"sim": 10}}, None, ticks_diff)
+    ok(isinstance(sim, readback.Readback))
+    eq(len(sim.chips), 2, "10 pilots: two chips")
+    eq(sim.states(0), [None] * 10, "nothing held yet: not read back")
+    eq(sim.states(100), ["A"] * 10)
+    sim.chips[0].level_mv[2] = 6000
+    sim.chips[1].silent = True
     sim.states(200)
-    eq(sim.states(700), ["A", "A", "C", None])
+    eq(sim.states(700), ["A", "A", "C"] + ["A"] * 5 + [None, None])
+    eq(list(sim.up), [1, 0])
+    sim.chips[1].silent = False
+    eq(sim.states(800)[8:], [None, None], "back: None until a state has held again")
+    eq(sim.states(900)[8:], ["A", "A"])
     eq(hal.make_readback(hal.load_board("sim"), None, ticks_diff), None, "the sim board: none")
+
+
+def test_pilot_adc_reads_every_band_through_a_reference_front_end():
+    # the sim's front end is the reference boards' own
+    fe = simadc.PILOT_FRONT_END
+    for name in ("pico", "esp32_devkitc"):
+        spec = hal.load_board(name)["readback"]
+        eq(dict((k, spec[k]) for k in fe), fe, name)
+    lv = readback.Level(3300, 3300, (R_TOP, R_UP, R_DOWN), 200)
+    chip = simadc.PilotADC(lv)
+    # the code is what an ideal ADC gives for the node less the nominal drop
+    for mv in range(-13000, 13001, 500):
+        near(chip.code(mv), adc_v(mv / 1000, 0.2) / 3.3 * 4096, 1, "%d mV" % mv)
+    # and reads back within an LSB (6.9 mV at the pilot) and the rounding: each J1772 band
+    for st, v in NOMINAL:
+        for dv in (-900, 0, 900):
+            mv = round(v * 1000) + dv
+            got = lv.pilot_mv(chip.code(mv), lv.diode_mv)
+            near(got, mv, 12, "%d mV" % mv)
+            eq(pilot.state_of_mv(got), st, "%d mV" % mv)
+    # through the board's Readback: every state, and a silent chip is None
+    chips = [simadc.PilotADC(lv) for _ in range(4)]
+    rb = readback.Readback(chips, 30, lv, ticks_diff)
+    eq(rb.calibrate(), 30, "every line at +12 V at start")
+    for i in range(30):
+        chips[i // 8].level_mv[i % 8] = round(NOMINAL[i % 6][1] * 1000)
+    eq(rb.states(0), [None] * 30)
+    eq(rb.states(600), [NOMINAL[i % 6][0] for i in range(30)])
+    chips[3].silent = True
+    eq(raises(OSError, chips[3].read_into, rb.codes, 6).errno, 19)
+    eq(rb.states(700)[24:], [None] * 6)
+    raises(ValueError, chips[0].read_into, rb.codes, 9)
 
 
 def test_board_readback_reads_all_30_pilots():

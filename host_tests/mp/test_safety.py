@@ -36,6 +36,21 @@ def over_s(rows, limit, since=0):
     return n * 0.5, top
 
 
+def test_the_site_boots_not_read_back_as_a_board_does():
+    # the simulator reads its pilots through the board's own readback.Readback
+    # (on simadc.PilotADC chips): at boot no state has held, so no charger is
+    # read back yet. Before (issue 22), its pilot.Readback said "A" at once: a
+    # board's boot was never simulated.
+    sim = site(events=[{"t": 0, "plug": "c1", "ev_max": 32, "kwh": 100}])
+    sim.step(0)
+    eq(sim.hub.states, [None] * 3, "t=0: not read back")
+    t = 0
+    while t < 500:
+        t += sim.period_ms
+        sim.step(t)
+    eq(sim.hub.states, ["A", "B", "A"], "t=%d: A after 100 ms, B after 500" % t)
+
+
 def test_no_readback_books_every_bay_once():
     # before: offers grew to 30+31+31 A on a 40 A site with one car, and a
     # second car took the site to 67 A for 7 s. Since issue 21 a bay whose car

@@ -117,6 +117,19 @@ def test_no_direction_or_no_car_takes_nothing_at_once():
     eq(ctl.surplus_a[0], 0)
 
 
+def test_a_charger_not_read_back_is_taken_as_one_that_may_charge():
+    # None: not read back (a board's first periods, a silent ADC). Before, a
+    # string membership test raised TypeError on it and stopped the hub.
+    ctl, s = make()
+    run(s, ctl, lambda t, d: 20.0 - d, 0, 61000, [None, None])
+    ok(ctl.surplus_a[0] > 0, ctl.surplus_a)
+    ctl.offer[0] = ctl.surplus_a[0]
+    s.update(61000, [20.0 - ctl.offer[0]], [None, None], None)   # its offer is its own again, as without read-back
+    eq(ctl.surplus_a[0], 19)
+    s.update(61500, [20.0], ["A", None], None)   # read back, and no car
+    eq(ctl.surplus_a[0], 0)
+
+
 def test_two_surplus_chargers_share_and_the_second_gets_the_rest():
     chargers = [{"id": "a", "surplus": True}, {"id": "b", "surplus": True, "phases": ["L1"]}]
     ctl, s = make(chargers)
