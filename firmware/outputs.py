@@ -58,20 +58,6 @@ class NativePWM:
         self.pwm.duty_u16(65535 - d if self.invert else d)
 
 
-class SimPilot:
-    """A pilot output on the unix port: remembers its duty (permille)."""
-
-    failsafe = False
-
-    def __init__(self):
-        self.permille = pilot.PAUSED_PERMILLE
-
-    def set_permille(self, permille):
-        if not 0 <= permille <= 1000:
-            raise ValueError("duty %r permille out of range" % (permille,))
-        self.permille = permille
-
-
 def expander_clock(exp):
     """(clock Hz, on EXTCLK?) of one board expander entry, checked for 1 kHz +-2 %."""
     name = "PCA9685 0x%02x" % exp["addr"] if type(exp.get("addr")) is int else \
@@ -134,8 +120,10 @@ class Outputs:
         self.banks = []
         self.i2c = None
         self.bus = None
-        if spec.get("sim"):
-            self.pilots = [SimPilot() for _ in range(spec["sim"])]
+        self.sim = bool(spec.get("sim"))
+        if self.sim:      # the unix port's simulated pilots (simulation/simadc.py: not on a board)
+            import simadc
+            self.pilots = [simadc.SimPilot() for _ in range(spec["sim"])]
             return
         invert = spec.get("invert", False)
         self.native = [NativePWM(machine, pin, invert) for pin in spec.get("native", ())]
@@ -214,8 +202,8 @@ class Outputs:
                         chip.all_permille(pilot.PAUSED_PERMILLE)
                     except Exception:
                         pass
-        for p in self.pilots:
-            if isinstance(p, SimPilot):
+        if self.sim:
+            for p in self.pilots:
                 p.set_permille(pilot.PAUSED_PERMILLE)
 
 

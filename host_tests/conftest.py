@@ -27,7 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MICROPYTHON = os.environ.get("ALMHUB_MICROPYTHON") or os.path.join(os.path.dirname(sys.executable), "micropython")
 # .frozen first: MICROPYPATH replaces every entry after it, asyncio lives there.
 MICROPYPATH = ":".join([".frozen"] + [os.path.join(ROOT, p) for p in (
-    "firmware", "boards", "host_tests/mp", "host_tests/fakes", ".deps/lib")])
+    "firmware", "simulation", "boards", "host_tests/mp", "host_tests/fakes", ".deps/lib")])
 HEAPSIZE = "256K"  # an RP2040 has 264 KiB of RAM, so no test may need more by default
 
 

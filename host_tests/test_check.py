@@ -38,7 +38,7 @@ def test_tree_passes():
 
 
 def test_planted_errors_fail(tmp_path):
-    for d in ("firmware", "boards"):
+    for d in ("firmware", "simulation", "boards"):
         shutil.copytree(os.path.join(ROOT, d), tmp_path / d,
                         ignore=shutil.ignore_patterns("__pycache__", "*.mpy"))
     (tmp_path / "firmware" / "planted.py").write_text(PLANTED)

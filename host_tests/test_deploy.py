@@ -150,8 +150,10 @@ def native_modules(names):
     """Modules with viper/native code: the only ones whose .mpy carries an arch."""
     out = set()
     for mod in names:
-        src = os.path.join(ROOT, "firmware", ("main" if mod == build.MAIN_MODULE else mod) + ".py")
-        if os.path.exists(src):
+        fn = ("main" if mod == build.MAIN_MODULE else mod) + ".py"
+        for src in (os.path.join(ROOT, "firmware", fn), os.path.join(ROOT, "sim", fn)):
+            if not os.path.exists(src):
+                continue
             text = open(src).read()
             if "@micropython.viper" in text or "@micropython.native" in text:
                 out.add(mod)

@@ -1,5 +1,5 @@
 """Scenario fuzzing: random sites and events through the simulator's engine
-(firmware/simsite.py on the unix port), checked against the overload
+(simulation/simsite.py on the unix port), checked against the overload
 invariant, the hard limits and J1772's duties (tools/fuzzlib.py says how).
 
 A fixed seed keeps `make test` repeatable; `make bench` runs a longer

@@ -3,6 +3,7 @@
 import ast
 import os
 import subprocess
+import sys
 
 from conftest import MICROPYTHON, ROOT, mp_env, run_micropython
 
@@ -61,3 +62,40 @@ def test_a_modules_functions_run_in_one_process_each_reported(tmp_path):
     marks = [line for line in r.stdout.splitlines() if line.startswith("@@")]
     assert marks == ["@@PASS test_a", "@@FAIL test_b", "@@PASS test_c"], r.stdout + r.stderr
     assert "b fails" in r.stdout
+
+
+def _build():
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import build
+    return build
+
+
+def test_what_ships_is_the_manifests_and_no_simulation_reaches_a_board():
+    # issue 23: simulation and host-only code lives in simulation/, and a board's
+    # image is its manifest (boards/manifests/BOARD.py), stated once
+    build = _build()
+    sim_modules = {f[:-3] for f in os.listdir(os.path.join(ROOT, "simulation")) if f.endswith(".py")}
+    named = set()
+    for board in ("pico", "esp32_devkitc"):
+        srcs = build.sources(build.load_board(board)[1])
+        for src, mod, _, source_name in srcs:
+            named.add(os.path.basename(src)[:-3])
+            assert not src.startswith(os.path.join(ROOT, "simulation")), (board, src)
+            if not src.startswith(os.path.join(ROOT, "firmware")):
+                assert source_name == "umqtt/simple.py", (board, src)
+                continue
+            tree = ast.parse(open(src).read(), src)
+            for node in ast.walk(tree):
+                assert not (isinstance(node, ast.ClassDef) and node.name.startswith("Sim")), (board, src, node.name)
+            # a module-level import of the simulation would fail on the board
+            for node in tree.body:
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    got = {a.name.split(".")[0] for a in node.names} if isinstance(node, ast.Import) \
+                        else {(node.module or "").split(".")[0]}
+                    assert not got & sim_modules, (board, src, got)
+    # every module of firmware/ ships somewhere (a new one is named in a manifest)
+    for fn in os.listdir(os.path.join(ROOT, "firmware")):
+        if fn.endswith(".py"):
+            assert fn[:-3] in named, "firmware/%s is in no board's manifest" % fn
+    sim = {os.path.basename(s)[:-3] for s, _, _, _ in build.sources(build.load_board("sim")[1])}
+    assert {"simadc", "simsite"} <= sim

@@ -2,7 +2,7 @@
 what the house leaves, a step that leaves room for every car's minimum is a
 cut and not a pause, capacity comes back when the house drops, cars that take
 less do not hold it, and the overload invariant holds on the same scenarios.
-Each scenario runs the firmware's own loop (firmware/simsite.py) on the unix
+Each scenario runs the firmware's own loop (simulation/simsite.py) on the unix
 port; the figures come from tools/utilisation.py, as `make bench` prints them."""
 
 import os

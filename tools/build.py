@@ -10,10 +10,12 @@ What lands in build/BOARD/ (the board's filesystem root):
                          board (pins, CT calibration `trim`)
     almhub_main.mpy      firmware/main.py (the Boot class), renamed so that the
                          board's boot file main.py can stay a tiny source file
-    <module>.mpy         every other firmware/*.py, but of the sampler backends
-                         (hal._BACKENDS) only the board's own, and simsite only
-                         for the sim board
-    lib/umqtt/simple.mpy micropython-lib's umqtt.simple (.deps/lib, `make setup`)
+    <module>.mpy         every other module of the board's manifest,
+                         boards/manifests/BOARD.py: the hub's (firmware/, in
+                         boards/manifests/firmware.py) and the board's sampler;
+                         the sim board adds simulation/'s simulated hardware and site
+    lib/umqtt/simple.mpy micropython-lib's umqtt.simple (.deps/lib, `make setup`),
+                         the manifest's require("umqtt.simple")
 
 Every module is compiled with `mpy-cross -march=<board arch>`: the viper
 kernels (ct, simadc) become machine code for that CPU, and a board refuses an
@@ -36,18 +38,20 @@ import mpenv  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIRMWARE = os.path.join(ROOT, "firmware")
+SIM = os.path.join(ROOT, "simulation")
+MANIFESTS = os.path.join(ROOT, "boards", "manifests")
 BOARDS = os.path.join(ROOT, "boards")
 UMQTT = os.path.join(ROOT, ".deps", "lib", "umqtt", "simple.py")
 
 # Optimisation levels (mpy-cross -O): 0 keeps asserts; 1 (and 2) compile
 # `assert` to nothing and make `__debug__` False; 3 also drops the line-number
 # tables, so tracebacks lose their line numbers.
-# The firmware gets -O1: it has no assert and no `if __debug__` (`make test`
-# runs every MicroPython test under -O too, so no check hides in one), and a
+# The firmware gets -O1: it has no assert and no `if __debug__`
+# (host_tests/test_layers.py checks, so no check hides in one), and a
 # traceback read from a hub's console in the field keeps its real line numbers,
 # which is worth more than what -O3 would save (measured: 6 %, ~2 KB of ~34 KB).
 # (-O1 output is the size of -O0's: the firmware has nothing for it to strip.)
-# Each .mpy names its source "firmware/<module>.py" (mpy-cross -s), so a
+# Each .mpy names its source "firmware/<module>.py" (mpy-cross -s; simulation/ for the sim board's), so a
 # traceback on the board points into the repository.
 # umqtt.simple gets -O0: it is not ours and it checks the broker's replies with
 # asserts (CONNACK, SUBACK, PUBACK lengths); -O1 would silently accept a
@@ -56,7 +60,7 @@ FIRMWARE_OPT = 1
 UMQTT_OPT = 0
 
 MAIN_MODULE = "almhub_main"          # firmware/main.py on the board
-SIM_ONLY = ("simsite",)              # the simulated site (tools/simulate.py); sim board only
+REQUIRES = {"umqtt.simple": (UMQTT, "lib/umqtt/simple", "umqtt/simple.py")}   # require(): from .deps/lib
 HOLD_FILE = "almhub.hold"            # tools/deploy.py: copying in progress
 
 # The board's boot file. MicroPython runs main.py from the filesystem root
@@ -135,36 +139,66 @@ def backends():
     raise BuildError("%s: no _BACKENDS dict" % path)
 
 
-def sources(board):
-    """[(source path, name on the board without extension, -O level, source name)].
+def manifest(name):
+    """[(source path, name on the board)] and [required packages] of
+    boards/manifests/NAME.py, micropython-lib's manifest.py style: module(file,
+    base_path), include(manifest), require(package); $(FIRMWARE) and $(SIM) in a
+    base_path are firmware/ and simulation/."""
+    mods, reqs = [], []
 
-    Sampler backends (hal._BACKENDS: simadc, hw_rp2, hw_esp32) go only to the
-    board that uses one: the others would only take flash, and import modules
-    (rp2, esp32) that board does not have.
-    """
+    def module(fn, base_path):
+        base = base_path.replace("$(FIRMWARE)", FIRMWARE).replace("$(SIM)", SIM)
+        src = os.path.join(base, fn)
+        if not os.path.isfile(src):
+            raise BuildError("manifest %s: no %s" % (name, os.path.relpath(src, ROOT)))
+        mods.append((src, fn[:-3]))
+
+    def include(fn):
+        run(os.path.join(MANIFESTS, fn))
+
+    def require(pkg):
+        if pkg not in REQUIRES:
+            raise BuildError("manifest %s: require(%r): only %s" % (name, pkg, sorted(REQUIRES)))
+        reqs.append(pkg)
+
+    def run(path):
+        if not os.path.isfile(path):
+            raise BuildError("no manifest %s" % os.path.relpath(path, ROOT))
+        with open(path) as f:
+            exec(compile(f.read(), path, "exec"), {"module": module, "include": include, "require": require})
+
+    run(os.path.join(MANIFESTS, name + ".py"))
+    return mods, reqs
+
+
+def sources(board):
+    """[(source path, name on the board without extension, -O level, source name)]:
+    the board's manifest. Its sampler backend (hal._BACKENDS) must be in it,
+    and no other's (they import modules, rp2 or esp32, that board does not have)."""
+    name = board.get("name")
     backend = board.get("adc", {}).get("backend")
     table = backends()
     if backend not in table:
         raise BuildError("board %s: sampler backend %r is not one of hal._BACKENDS %s"
-                         % (board.get("name"), backend, sorted(table)))
-    skip = set(table.values()) - {table[backend]}
-    if backend != "sim":
-        skip.update(SIM_ONLY)
-    if not os.path.isfile(os.path.join(FIRMWARE, table[backend] + ".py")):
-        raise BuildError("board %s: its sampler backend needs firmware/%s.py"
-                         % (board.get("name"), table[backend]))
+                         % (name, backend, sorted(table)))
+    mods, reqs = manifest(name)
+    names = [m for _, m in mods]
+    if table[backend] not in names:
+        raise BuildError("board %s: its sampler backend %s is not in boards/manifests/%s.py"
+                         % (name, table[backend], name))
+    other = set(table.values()) - {table[backend]}
+    if other.intersection(names):
+        raise BuildError("board %s: another board's sampler %s in its manifest"
+                         % (name, sorted(other.intersection(names))))
     out = []
-    for fn in sorted(os.listdir(FIRMWARE)):
-        if not fn.endswith(".py"):
-            continue
-        mod = fn[:-3]
-        if mod in skip:
-            continue
-        name = MAIN_MODULE if mod == "main" else mod
-        out.append((os.path.join(FIRMWARE, fn), name, FIRMWARE_OPT, "firmware/" + fn))
-    if not os.path.isfile(UMQTT):
-        raise BuildError("%s missing: run `make setup`" % os.path.relpath(UMQTT, ROOT))
-    out.append((UMQTT, "lib/umqtt/simple", UMQTT_OPT, "umqtt/simple.py"))
+    for src, mod in mods:
+        rel = os.path.relpath(src, ROOT).replace(os.sep, "/")
+        out.append((src, MAIN_MODULE if mod == "main" else mod, FIRMWARE_OPT, rel))
+    for pkg in reqs:
+        src, dst, source_name = REQUIRES[pkg]
+        if not os.path.isfile(src):
+            raise BuildError("%s missing: run `make setup`" % os.path.relpath(src, ROOT))
+        out.append((src, dst, UMQTT_OPT, source_name))
     return out
 
 

@@ -33,7 +33,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONF = os.path.join(ROOT, "tools", "pyright")
 KNOWN = os.path.join(CONF, "known.txt")
 BOARDS = ("rp2", "esp32")
-CHECKED = ("firmware", "boards")     # the folders taken from --root
+CHECKED = ("firmware", "simulation", "boards")     # the folders taken from --root
 PATH_KEYS = ("include", "exclude", "extraPaths", "typeshedPath", "stubPath")
 
 

@@ -2,7 +2,7 @@
 checked against the overload invariant.
 
     import fuzzlib
-    results = fuzzlib.run([scenario, ...])          # firmware/simsite.py on the unix port
+    results = fuzzlib.run([scenario, ...])          # simulation/simsite.py on the unix port
     problems, worst_as = fuzzlib.judge(scenario, results[0])
 
 The generator (`scenarios()`, a Hypothesis strategy) draws sites of 1, 2

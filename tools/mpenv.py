@@ -36,7 +36,7 @@ def micropython():
 
 def path():
     # .frozen first: MICROPYPATH replaces every entry after it (asyncio lives there)
-    return ":".join([".frozen"] + [os.path.join(ROOT, p) for p in ("firmware", "boards", ".deps/lib")])
+    return ":".join([".frozen"] + [os.path.join(ROOT, p) for p in ("firmware", "simulation", "boards", ".deps/lib")])
 
 
 def env():

@@ -143,8 +143,8 @@ def main(argv=None):
             data.byteswap()
         data.tofile(raw)
     try:
-        code = ("import capture\n"
-                "n, w = capture.replay(%r, %r, %d, %d, %r, %r, %r)\n"
+        code = ("import playback\n"
+                "n, w = playback.replay(%r, %r, %d, %d, %r, %r, %r)\n"
                 "print('#', n, w)\n" % (raw.name, names, args.rate, args.mains, cal, vi, sampling))
         r = mpenv.run(["-c", code], capture_output=True, text=True)
     finally:

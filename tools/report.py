@@ -30,7 +30,7 @@ Prints exactly one JSON line on stdout, the figures the page shows:
   its report; the page flags it (design rule 7).
 - fallback_a: control.Controller.fallback_a(), what the chargers may use per
   phase while a CT is lost.
-- worst_overload_as: from tools/simulate.py (firmware/simsite.py, the hub's
+- worst_overload_as: from tools/simulate.py (simulation/simsite.py, the hub's
   own code with measurement) on a worst case: every space occupied by a car
   that wants the charger's max and far more energy than the window, cars
   that take the standard's longest 5 s to follow a cut, the non-EV load

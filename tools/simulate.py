@@ -6,7 +6,7 @@
 
 stdout: one JSON object per control period (see README, "Simulator"). A bad
 scenario exits with status 2 and a one-line error. The simulation itself is
-firmware/simsite.py running in MicroPython: this program starts it and, with
+simulation/simsite.py running in MicroPython: this program starts it and, with
 --view, draws its records.
 """
 

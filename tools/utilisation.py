@@ -2,7 +2,7 @@
 
     import utilisation
     sc = utilisation.kettle(readback=False)
-    rows = utilisation.simulate(sc)                  # firmware/simsite.py on the unix port
+    rows = utilisation.simulate(sc)                  # simulation/simsite.py on the unix port
     for s in utilisation.stretches(sc, rows): print(s)
 
 The truth is the simulator's: the house load comes from the scenario's load

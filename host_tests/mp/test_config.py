@@ -87,7 +87,6 @@ def test_control_values_are_bounded_by_the_standard_and_the_board():
 def test_a_period_the_board_cannot_keep_is_refused_at_boot():
     import hal
     import hub
-    import outputs
     import simadc
     board = dict(hal.load_board("sim"))
     board["ct"] = [dict(board["ct"][0], name=p) for p in ("L1", "L2", "L3")]
@@ -97,7 +96,7 @@ def test_a_period_the_board_cannot_keep_is_refused_at_boot():
         gc.collect()        # the hub refused before is garbage: a board boots once
         board["watchdog_ms"] = 3000
         cfg = config.validate(dict(GOOD, control={"period_ms": period}))
-        e = raises(ValueError, hub.Hub, board, cfg, adc, [outputs.SimPilot() for _ in range(2)],
+        e = raises(ValueError, hub.Hub, board, cfg, adc, [simadc.SimPilot() for _ in range(2)],
                    lambda a, b: a - b)
         ok(str(e).startswith("control.period_ms") and why in str(e), str(e))
 

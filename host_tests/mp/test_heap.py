@@ -64,7 +64,7 @@ def test_outbox_and_event_log_keep_their_room():
     import hal
     import hub
     import mqttlink
-    import outputs
+    import simadc
     import config
 
     class Clock:
@@ -74,7 +74,7 @@ def test_outbox_and_event_log_keep_their_room():
     link = mqttlink.Link({"host": "127.0.0.1"}, "h1", lambda p: {}, Clock())
     b = hal.load_board("sim")
     cfg = config.validate({"site": {"phases": ["L1"], "limit": 32}, "chargers": [{"id": "c0"}]})
-    h = hub.Hub(b, cfg, hal.make_sampler(b), [outputs.SimPilot()], lambda a, b: a - b)
+    h = hub.Hub(b, cfg, hal.make_sampler(b), [simadc.SimPilot()], lambda a, b: a - b)
     item = ("t", "p", False)
     micropython.heap_lock()
     try:

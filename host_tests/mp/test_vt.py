@@ -6,7 +6,6 @@ import math
 import config
 import hal
 import hub
-import outputs
 import services
 import simadc
 import telemetry
@@ -46,7 +45,7 @@ class Clock:
 
 def make(b, cfg):
     adc = hal.make_sampler(b)
-    h = hub.Hub(b, cfg, adc, [outputs.SimPilot() for _ in cfg["chargers"]], lambda a, b: a - b)
+    h = hub.Hub(b, cfg, adc, [simadc.SimPilot() for _ in cfg["chargers"]], lambda a, b: a - b)
     k = len(b["ct"])          # the VT channel's "amps" are volts (its calibration is volts per count)
     vt = adc.clamps[k] = simadc.Clamp(VOLTS, simadc.SINE, 60.0, a_per_count=adc.clamps[k].a_per_count)
     return h, adc, vt
@@ -198,7 +197,7 @@ def test_three_phase_site_with_one_vt():
                            "control": {"holdoff_ms": 0}})
     for hz in (59.3, 60.0, 60.6):
         adc = hal.make_sampler(b)
-        h = hub.Hub(b, cfg, adc, [outputs.SimPilot()], lambda a, b: a - b)
+        h = hub.Hub(b, cfg, adc, [simadc.SimPilot()], lambda a, b: a - b)
         k = len(b["ct"])
         adc.clamps[k] = simadc.Clamp(VOLTS, simadc.SINE, hz, a_per_count=adc.clamps[k].a_per_count)
         for c, (amps, lag) in enumerate(((30.0, 0 + 25.8), (20.0, 120 + 0.0), (10.0, 240 - 36.9), (24.0, -30 + 10))):

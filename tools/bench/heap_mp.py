@@ -50,7 +50,7 @@ _base = gc.mem_alloc()
 
 import hal  # noqa: E402
 import hub  # noqa: E402
-import outputs  # noqa: E402
+import simadc  # noqa: E402
 import services  # noqa: E402
 
 N = 30
@@ -151,7 +151,7 @@ def main():
     rb = Readback(N)
     draw = array.array("i", [0] * N)      # deciamps each EV draws
     house = array.array("i", [100, 50, 70])
-    pilots = [outputs.SimPilot() for _ in range(N)]
+    pilots = [simadc.SimPilot() for _ in range(N)]
     clock = Clock()
     gc.collect()
     world = gc.mem_alloc() - w0

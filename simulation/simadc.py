@@ -27,6 +27,8 @@ from array import array
 import micropython
 from micropython import const
 
+import pilot
+
 # (harmonic, relative amplitude, phase in radians)
 SINE = ((1, 1.0, 0.0),)
 # EV on-board charger: mild distortion, crest factor ~1.5
@@ -261,3 +263,17 @@ class PilotADC:
         lv = self.level_mv
         for ch in range(n):
             buf[ch] = self.code(lv[ch])
+
+
+class SimPilot:
+    """A pilot output on the unix port: remembers its duty (permille)."""
+
+    failsafe = False
+
+    def __init__(self):
+        self.permille = pilot.PAUSED_PERMILLE
+
+    def set_permille(self, permille):
+        if not 0 <= permille <= 1000:
+            raise ValueError("duty %r permille out of range" % (permille,))
+        self.permille = permille

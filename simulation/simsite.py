@@ -16,7 +16,6 @@ import sys
 import config
 import demand
 import hub
-import outputs
 import pilot
 import simadc
 
@@ -304,7 +303,7 @@ class Sim:
         self.volts = [config.charger_volts(site, len(p)) for p in self.ch_phases]
         self.voltage = config.voltage(site)
         self.lines = Lines(len(self.phases), self.ch_phases)
-        self.pilots = [outputs.SimPilot() for _ in chs]
+        self.pilots = [simadc.SimPilot() for _ in chs]
         self.readback = sc.get("readback", True)
         self.contact = 0      # the dry contact: 1 closed, 0 open, None unreadable
         wired = "grid" in self.cfg and "contact_limit_a" in self.cfg["grid"]
