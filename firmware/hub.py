@@ -71,15 +71,65 @@ def _kind(duty):
     return "disabled" if duty == pilot.DISABLED_PERMILLE else "offered"
 
 
+class PilotWriter:
+    """The offers onto the pilots: each charger's duty (the offer, +12 V paused,
+    -12 V state F once a disabled car has had its time to stop), written only
+    when it changes, or when its PCA9685 bank failed (/OE high: all at -12 V)
+    or restarted (all at +12 V), after which every channel of it is rewritten.
+    An output that fails is reported to the controller (its offer stays
+    booked) and does not stop the others' cuts."""
+
+    def __init__(self, pilots, ids, event):
+        self.pilots = pilots
+        self.ids = ids
+        self.event = event
+        self.banks = [getattr(p, "bank", None) for p in pilots]
+        self.starts = [b.starts if b is not None else 0 for b in self.banks]
+        self.duty = [pilot.PAUSED_PERMILLE] * len(pilots)
+
+    def _duty(self, ctl, i, amps, now):
+        if not ctl.enabled[i]:
+            # +12 V first: the car stops charging on "not ready", then state F
+            return pilot.PAUSED_PERMILLE if ctl.committed(i, now) else pilot.DISABLED_PERMILLE
+        if not amps:
+            return pilot.PAUSED_PERMILLE
+        try:
+            return pilot.amps_to_duty_permille(amps)
+        except ValueError:   # never expected (offers are whole amps); pause rather than stop the loop
+            ctl.output_failed(i, now, True)
+            return pilot.PAUSED_PERMILLE
+
+    def write(self, ctl, offers, now):
+        for i in range(len(offers)):
+            amps = offers[i]
+            d = self._duty(ctl, i, amps, now)
+            bank = self.banks[i]
+            if d == self.duty[i] and not ctl.out_fault[i] and (
+                    bank is None or (not bank.fault and bank.starts == self.starts[i])):
+                continue    # unchanged, and its expander bank neither down nor restarted (+12 V)
+            try:
+                self.pilots[i].set_permille(d)
+            except OSError as e:
+                # one output's bus error must not stop the other chargers' cuts
+                if not ctl.out_fault[i]:
+                    self.event(now, "%s output failed (%s)" % (self.ids[i], e))
+                ctl.output_failed(i, now, getattr(self.pilots[i], "failsafe", False))
+                continue
+            if bank is not None:
+                self.starts[i] = bank.starts
+            if ctl.out_fault[i]:
+                ctl.output_ok(i, now)
+                self.event(now, "%s output back" % self.ids[i])
+            kind = _kind(d)
+            if kind != _kind(self.duty[i]):
+                self.event(now, "%s %s" % (self.ids[i], "offered %d A" % amps if kind == "offered" else kind))
+            self.duty[i] = d
+
+
 class Hub:
     def __init__(self, board, cfg, adc, pilots, ticks_diff, readback=None, wdt=None, contact=None):
         safe_all(pilots)
         self.pilots = pilots
-        # PCA9685 channels come in banks that fail (/OE high: all at -12 V) and
-        # restart (all at +12 V) together: every channel is rewritten after either
-        self.banks = [getattr(p, "bank", None) for p in pilots]
-        self.starts = [b.starts if b is not None else 0 for b in self.banks]
-        self.duty = [pilot.PAUSED_PERMILLE] * len(pilots)
         self.ticks_diff = ticks_diff
         self.readback = readback
         self.wdt = wdt
@@ -120,6 +170,7 @@ class Hub:
         self.ctl = control.Controller(site, cfg.get("chargers", []), ctl, ticks_diff)
         gc.collect()
         self.ids = [ch["id"] for ch in cfg.get("chargers", [])]
+        self.writer = PilotWriter(pilots, self.ids, self.event)
         # a CT named after a charger measures that charger's own feed
         self.charger_ch = [names.index(i) if i in names else None for i in self.ids]
         self.metered = any(c is not None for c in self.charger_ch)
@@ -206,91 +257,17 @@ class Hub:
             return IMPLAUSIBLE
         return health.NAMES[self.meter.status[c]]
 
-    def _duty(self, i, amps, now):
-        """Charger i's duty: the offer, +12 V (paused), or -12 V (state F) for a
-        charger disabled by command once its car has had response_ms to stop."""
-        ctl = self.ctl
-        if not ctl.enabled[i]:
-            # +12 V first: the car stops charging on "not ready", then state F
-            return pilot.PAUSED_PERMILLE if ctl.committed(i, now) else pilot.DISABLED_PERMILLE
-        if not amps:
-            return pilot.PAUSED_PERMILLE
-        try:
-            return pilot.amps_to_duty_permille(amps)
-        except ValueError:   # never expected (offers are whole amps); pause rather than stop the loop
-            ctl.output_failed(i, now, True)
-            return pilot.PAUSED_PERMILLE
-
     def step(self, now):
         """One control period. Returns (phase amps, phase ok, offers)."""
-        m = self.meter
-        m.measure(now)
-        m.check_stale(now, self.ticks_diff)
-        if self.power is not None:
-            self.power.update()
-        phase_a, phase_ok = self.phase_a, self.phase_ok
-        for p in range(len(phase_a)):
-            c = self.phase_ch[p]
-            phase_a[p] = m.irms_a[c]
-            phase_ok[p] = m.status[c] == health.OK
-        self.states = states = self.readback.states(now) if self.readback else None
-        draws = None
-        if self.metered:
-            draws = [m.irms_a[c] if c is not None and m.status[c] == health.OK else None
-                     for c in self.charger_ch]
-        self.draws = draws
-        ctl = self.ctl
-        self.now = now
-        g = self.grid
-        if self.contact is not None:
-            try:
-                r = self.contact()
-            except OSError:    # an input behind a bus that hangs: unreadable
-                r = None
-            g.contact(r, now)
-        src = g.source
-        g.update(now, self.wall_s() if g.scheduled else 0, ctl.limit_a, self.demand)
-        if g.source != src:
-            self.event(now, "limit %s" % g.source)
+        phase_a, phase_ok = self._measure(now)
+        states, draws = self.states, self.draws
+        self._limits(now)
         if self.surplus is not None:
-            ex, w = self.export_a, self.power.w
-            for p in range(len(ex)):      # amps exported (import < 0); None: direction unknown
-                k = self.pw_phase[p]
-                x = w[k] if k is not None and phase_ok[p] else None
-                ex[p] = -x / self.volts if x is not None else None
-            self.surplus.update(now, ex, states, draws)
-        signed = None
-        if self.vt_lines:
-            signed, w = self.signed_a, self.power.w
-            for p in range(len(signed)):   # where a voltage reference gives direction: export < 0
-                k = self.pw_phase[p]
-                x = w[k] if k is not None else None
-                signed[p] = -phase_a[p] if x is not None and x < 0 else phase_a[p]
+            self._surplus(now, phase_ok, states, draws)
+        signed = self._signed(phase_a) if self.vt_lines else None
+        ctl = self.ctl
         offers = ctl.step(now, phase_a, phase_ok, states, draws, signed)
-        for i in range(len(offers)):
-            amps = offers[i]
-            d = self._duty(i, amps, now)
-            bank = self.banks[i]
-            if d == self.duty[i] and not ctl.out_fault[i] and (
-                    bank is None or (not bank.fault and bank.starts == self.starts[i])):
-                continue    # unchanged, and its expander bank neither down nor restarted (+12 V)
-            try:
-                self.pilots[i].set_permille(d)
-            except OSError as e:
-                # one output's bus error must not stop the other chargers' cuts
-                if not ctl.out_fault[i]:
-                    self.event(now, "%s output failed (%s)" % (self.ids[i], e))
-                ctl.output_failed(i, now, getattr(self.pilots[i], "failsafe", False))
-                continue
-            if bank is not None:
-                self.starts[i] = bank.starts
-            if ctl.out_fault[i]:
-                ctl.output_ok(i, now)
-                self.event(now, "%s output back" % self.ids[i])
-            kind = _kind(d)
-            if kind != _kind(self.duty[i]):
-                self.event(now, "%s %s" % (self.ids[i], "offered %d A" % amps if kind == "offered" else kind))
-            self.duty[i] = d
+        self.writer.write(ctl, offers, now)
         believed = self.believed
         for p in range(len(phase_ok)):
             believed[p] = phase_ok[p] and not ctl.implausible[p]
@@ -302,3 +279,61 @@ class Hub:
         if self.wdt is not None:
             self.wdt.feed()
         return phase_a, phase_ok, offers
+
+    @property
+    def duty(self):
+        """Each charger's duty as written (permille), for telemetry."""
+        return self.writer.duty
+
+    def _measure(self, now):
+        """The clamps (phase amps and health; each charger's own CT where it has
+        one: self.draws) and the pilots read back (self.states)."""
+        m = self.meter
+        m.measure(now)
+        m.check_stale(now, self.ticks_diff)
+        if self.power is not None:
+            self.power.update()
+        phase_a, phase_ok = self.phase_a, self.phase_ok
+        for p in range(len(phase_a)):
+            c = self.phase_ch[p]
+            phase_a[p] = m.irms_a[c]
+            phase_ok[p] = m.status[c] == health.OK
+        self.states = self.readback.states(now) if self.readback else None
+        draws = None
+        if self.metered:
+            draws = [m.irms_a[c] if c is not None and m.status[c] == health.OK else None
+                     for c in self.charger_ch]
+        self.draws = draws
+        self.now = now
+        return phase_a, phase_ok
+
+    def _limits(self, now):
+        """The limits from outside in force this period (grid.Grid), said when their source changes."""
+        g = self.grid
+        if self.contact is not None:
+            try:
+                r = self.contact()
+            except OSError:    # an input behind a bus that hangs: unreadable
+                r = None
+            g.contact(r, now)
+        src = g.source
+        g.update(now, self.wall_s() if g.scheduled else 0, self.ctl.limit_a, self.demand)
+        if g.source != src:
+            self.event(now, "limit %s" % g.source)
+
+    def _surplus(self, now, phase_ok, states, draws):
+        ex, w = self.export_a, self.power.w
+        for p in range(len(ex)):      # amps exported (import < 0); None: direction unknown
+            k = self.pw_phase[p]
+            x = w[k] if k is not None and phase_ok[p] else None
+            ex[p] = -x / self.volts if x is not None else None
+        self.surplus.update(now, ex, states, draws)
+
+    def _signed(self, phase_a):
+        """phase_a with export < 0, where a voltage reference gives direction."""
+        signed, w = self.signed_a, self.power.w
+        for p in range(len(signed)):
+            k = self.pw_phase[p]
+            x = w[k] if k is not None else None
+            signed[p] = -phase_a[p] if x is not None and x < 0 else phase_a[p]
+        return signed
