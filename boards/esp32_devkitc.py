@@ -32,8 +32,8 @@ BOARD = {
                "invert": False},
     # Pilot read-back: ADC1's spare inputs are too few for 30, so four
     # ADS7828s on the same I2C0 (charger i on input i: 0x48 inputs 0-7, ...),
-    # each pilot through the divider, a buffer and a peak detector (README,
-    # Boards and wiring). REFin on the 3V3 rail.
+    # each pilot through the divider, a buffer and a peak detector
+    # (docs/boards-and-wiring.md, "Pilot read-back"). REFin on the 3V3 rail.
     # diode_mv: a BAT54 at the detector's few-uA currents (calibrated at boot).
     "readback": {"ads7828": [0x48, 0x49, 0x4A, 0x4B], "vref_v": 3.3, "pullup_v": 3.3,
                  "divider": [100000, 22000, 33000], "diode_mv": 200},

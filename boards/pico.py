@@ -30,7 +30,7 @@ BOARD = {
     # Pilot read-back: the three ADC inputs all measure CTs, so four ADS7828s
     # on the same I2C0 read the 30 pilots (charger i on input i: 0x48 inputs
     # 0-7, 0x49 8-15, ...), each pilot through the divider, a buffer and a
-    # peak detector (README, Boards and wiring). REFin on the 3V3 rail.
+    # peak detector (docs/boards-and-wiring.md, "Pilot read-back"). REFin on the 3V3 rail.
     # diode_mv: a BAT54 at the detector's few-uA currents (calibrated at boot).
     "readback": {"ads7828": [0x48, 0x49, 0x4A, 0x4B], "vref_v": 3.3, "pullup_v": 3.3,
                  "divider": [100000, 22000, 33000], "diode_mv": 200},

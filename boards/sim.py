@@ -2,7 +2,7 @@
 
     import hal; board = hal.load_board("sim")
 
-Its front end is the reference design of the README: 100 A:50 mA clamps
+Its front end is the reference design of docs/boards-and-wiring.md: 100 A:50 mA clamps
 (ratio 2000) on a 9.1 ohm burden, biased to mid-rail, read by a 12-bit ADC.
 """
 

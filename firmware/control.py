@@ -6,7 +6,7 @@
 Pure logic: no hardware, the time comes in as now_ms (wrap-safe ticks_diff is
 handed in, so the unix port and the boards share this code).
 
-The invariant it keeps (README, "Load management"): no choice of the hub
+The invariant it keeps (docs/load-management.md, "The invariant"): no choice of the hub
 takes a phase or a circuit over its limit, and nothing it cannot see (a car
 arriving at a bay with a standing offer, a car taking more of its offer, a
 load step, a lost clamp) keeps one over for longer than one period plus the

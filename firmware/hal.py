@@ -55,7 +55,7 @@ def amps_per_count(ratio, burden_ohm, vref_v):
 def volts_per_count(ratio, vref_v):
     """Mains volts per read_u16 count of a voltage reference (VT): `ratio`
     mains volts per volt at the pin, the AC-AC adapter's and its divider's
-    together (README, "Voltage reference")."""
+    together (docs/measurement.md, "Real power and energy: a voltage reference")."""
     return vref_v / 65536 * ratio
 
 

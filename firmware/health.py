@@ -4,7 +4,7 @@
     NAMES[st]  # -> "ok", "open", ...
 
 Pure logic: no hardware, no clock. Inputs are 12-bit ADC units (0..4095).
-The wiring these signatures assume (README, "Wiring"): the bias divider
+The wiring these signatures assume (docs/boards-and-wiring.md, "CT input"): the bias divider
 reaches the ADC pin only through the clamp's burden, and a 470 k pull-down
 sits on the pin. So an unplugged or broken clamp reads ~0 V ("open"), a pin
 shorted to the supply reads ~3.3 V ("shorted"), and a healthy input idles at

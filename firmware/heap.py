@@ -7,7 +7,7 @@ Pure logic apart from measure(). An ESP32 without PSRAM leaves ~110 KB of
 heap once Wi-Fi is up; a config that needs more than is left after boot
 would fail hours later (a MemoryError in a telemetry message or a TLS
 reconnect), so it is refused at boot with the figures, and the pilots stay
-safe. The need is the bench's (tools/bench.py heap, README "Memory"): what a
+safe. The need is the bench's (tools/bench.py heap, docs/memory.md, "The heap bench"): what a
 control period, a telemetry message and an MQTT (re)connect with Home
 Assistant discovery allocate before gc frees it, per charger and in all,
 and for TLS the handshake's buffers with one contiguous block for its record.

@@ -9,7 +9,7 @@ Handed its bus, never creates it (micropython-lib style); a missing or silent
 chip raises the bus's OSError. Datasheet: PCA9685 rev. 4, 16 April 2015.
 
 The outputs are logic levels (0-VDD, 3.3 V or 5 V), not a pilot: the +-12 V
-pilot comes from a driver stage (an op-amp per channel, README Wiring), and
+pilot comes from a driver stage (an op-amp per channel, docs/boards-and-wiring.md, "Pilot driver"), and
 whether that stage inverts is a board setting, `invert`. It is done with the
 chip's INVRT bit (MODE2, 7.3.2), not in software: the registers then still
 hold the pilot's own duty, floored by pilot.duty_to_pca9685, so inverting

@@ -10,7 +10,7 @@ tests), each with read_into(buf, n) filling inputs 0..n-1 and raising
 OSError when it does not answer. Charger i is on input i: chip i // 8,
 input i % 8.
 
-The front end (README, Boards and wiring): the pilot through a divider of
+The front end (docs/boards-and-wiring.md, "Pilot read-back"): the pilot through a divider of
 r_top from the pilot, r_up to the pull-up rail and r_down to GND; a unity
 buffer; a Schottky diode into a hold capacitor with a bleed resistor (a peak
 detector: the PWM's high level, which is what tells the state); the ADC on

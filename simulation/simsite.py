@@ -6,7 +6,7 @@ The hub (hub.Hub: Meter, health, Controller, pilot duties) runs unchanged; only
 the world is simulated: non-EV load per phase, EVs that plug in, follow their
 pilot after a response delay and stop when their energy is delivered, and CT
 clamps whose waveforms (simadc) the Meter samples each period. A scenario
-(tools/simulate.py, README) holds the site, the chargers and timed events.
+(tools/simulate.py, docs/simulator.md, "Scenarios") holds the site, the chargers and timed events.
 """
 
 import json

@@ -18,7 +18,7 @@ boot), grid_limit commands, a dry contact that closes, opens or cannot be
 read; and solar generation coming and going (a voltage reference per line,
 site.pv, chargers in surplus mode).
 
-The invariant (README, "Load management"), checked on the simulator's truth
+The invariant (docs/load-management.md, "The invariant"), checked on the simulator's truth
 (`actual`, what the clamps would read with perfect sensors), never on what
 the hub believes:
 - no phase or circuit is over its limit, except within W of something the hub

@@ -28,7 +28,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mpenv  # noqa: E402
 
-DEFAULT_APC = 0.01  # amps per count of the reference front end (README, Wiring)
+DEFAULT_APC = 0.01  # amps per count of the reference front end (docs/boards-and-wiring.md, "CT input")
 SAMPLING = ("round-robin", "simultaneous")
 
 

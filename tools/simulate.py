@@ -4,7 +4,7 @@
     python3 tools/simulate.py SCENARIO.json --view 20    # a live view at 20x real time
     python3 tools/simulate.py SCENARIO.json --view 1 --mqtt 127.0.0.1:1883 [--hub-id demo]
 
-stdout: one JSON object per control period (see README, "Simulator"). A bad
+stdout: one JSON object per control period (see docs/simulator.md, "The trace"). A bad
 scenario exits with status 2 and a one-line error. The simulation itself is
 simulation/simsite.py running in MicroPython: this program starts it and, with
 --view, draws its records.

@@ -24,7 +24,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RATE = 4000
-A_PER_COUNT = 3.3 / 65536 / 9.1 * 2000     # the README's front end: 100 A CT, 9.1 ohm
+A_PER_COUNT = 3.3 / 65536 / 9.1 * 2000     # docs/boards-and-wiring.md's CT input: 100 A CT, 9.1 ohm
 V_PER_COUNT = 3.3 / 65536 * 281            # an AC-AC adapter (230:9 V) and a 11:1 divider
 RATING_A = 100.0
 VOLTS = 230.0
