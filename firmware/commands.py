@@ -220,26 +220,26 @@ def apply(cmd, ctl, hard, overrides, grd=None, now=0):
         for i, x in enumerate(vals):
             if not 0 <= x <= hard.limit[i]:
                 raise Refused("limit: %r A is outside 0..%r A (the configured limit)" % (x, hard.limit[i]))
-            if x < ctl.margin_a:
-                raise Refused("limit: %r A is below the margin %r A" % (x, ctl.margin_a))
-        ctl.limit_a = vals
+            if x < ctl.claims.margin_a:
+                raise Refused("limit: %r A is below the margin %r A" % (x, ctl.claims.margin_a))
+        ctl.claims.site_a = vals
         overrides["limit"] = list(vals)
     elif name == "set_margin":
         x = number(cmd["margin"], "margin")
-        if not hard.margin <= x <= min(ctl.limit_a):
-            raise Refused("margin: %r A is outside %r..%r A" % (x, hard.margin, min(ctl.limit_a)))
-        ctl.margin_a = x
+        if not hard.margin <= x <= min(ctl.claims.site_a):
+            raise Refused("margin: %r A is outside %r..%r A" % (x, hard.margin, min(ctl.claims.site_a)))
+        ctl.claims.margin_a = x
         overrides["margin"] = x
     elif name == "set_max":
         i, ch = _charger(ctl, cmd)
         x = _int(cmd["max"], "max")
         if not ch.min_a <= x <= hard.max[ch.id]:
             raise Refused("max: %r A is outside %d..%d A for %s" % (x, ch.min_a, hard.max[ch.id], ch.id))
-        ctl.user_max[i] = x
+        ctl.claims.user_max[i] = x
         overrides.setdefault("max", {})[ch.id] = x
     elif name in ("pause", "resume"):
         i, ch = _charger(ctl, cmd)
-        ctl.enabled[i] = name == "resume"
+        ctl.claims.enabled[i] = name == "resume"
         overrides.setdefault("paused", {})[ch.id] = name == "pause"
     elif name == "sessions":
         x = _int(cmd["since"], "since")

@@ -58,6 +58,7 @@ must not look as if it changed a moment ago.
 """
 
 import alloc
+import claims
 import config
 import draws as draws_mod
 
@@ -90,17 +91,11 @@ class Controller:
         s = site_cfg
         self.phase_names = list(s["phases"])
         nph = len(self.phase_names)
-        self.limit_a = _per_phase(s["limit"], nph)   # the site's: config.json, or lower by set_limit
-        # Limits from outside (grid.Grid, each period): a lower site limit per
-        # phase (None: none), and a cap on what the EVs together may use
-        # (a time-of-use window), and a cap on what the site imports (the demand
-        # cap: kept on signed current where a voltage reference gives it, so
-        # export is not load). eff_a: the limit in force this period.
-        self.cap_a = [None] * nph  # type: list
-        self.ev_cap_a = [None] * nph  # type: list
-        self.imp_a = [None] * nph  # type: list
-        self.eff_a = list(self.limit_a)
-        self.margin_a = s.get("margin", 0)
+        limit_a = _per_phase(s["limit"], nph)
+        # eff_a: the limit in force this period (claims: the site's, or one from
+        # outside where lower); the demand cap is on import, kept on signed
+        # current where a voltage reference gives it, so export is not load
+        self.eff_a = list(limit_a)
         # None: the default, half of what limit - margin leaves, as they are now
         self.fallback_cfg = _per_phase(s["fallback"], nph) if "fallback" in s else None
         circuits = [(ci["id"], ci.get("parent") or alloc.ROOT, ci["limit"])
@@ -135,12 +130,9 @@ class Controller:
         self.stuck_a = [0] * n         # an output that failed may still show this offer
         self.out_fault = [False] * n
         self.served_ms = [0] * n       # charging time, for the rotation
-        self.user_max = [ch.max_a for ch in chargers]  # commands may lower it
-        # solar surplus (surplus.Surplus, each period): None, or the most a
-        # surplus charger may be offered (0: paused); only ever lowers want
-        self.surplus_a = [None] * n  # type: list
-        self.surplus = None          # the surplus.Surplus setting surplus_a, where one is set up
-        self.enabled = [True] * n
+        # every limit and cap, each written by its source, read here each period
+        self.claims = claims.Claims(limit_a, s.get("margin", 0), [ch.max_a for ch in chargers])
+        self.surplus = None          # the surplus.Surplus writing claims.surplus_a, where one is set up
         self.order = list(range(n))
         self._want = [0] * n           # scratch, allocated once (a period allocates little)
         self._fine = [False] * nph
@@ -189,17 +181,13 @@ class Controller:
 
     def fallback_a(self):
         """Per phase, what the chargers may use together while its CT is lost."""
-        return [self._fallback(p) for p in range(len(self.limit_a))]
-
-    def _limit(self, p):
-        """Phase p's limit in force: the site's, or an outside one where lower."""
-        c, lim = self.cap_a[p], self.limit_a[p]
-        return c if c is not None and c < lim else lim
+        return [self._fallback(p) for p in range(len(self.eff_a))]
 
     def _fallback(self, p):
-        top = self._limit(p)
-        i = self.imp_a[p]
-        top = (i if i is not None and i < top else top) - self.margin_a   # blind: no direction
+        cl = self.claims
+        top = cl.limit(p)
+        i = cl.imp(p)
+        top = (i if i is not None and i < top else top) - cl.margin_a   # blind: no direction
         fb = self.fallback_cfg[p] if self.fallback_cfg is not None else top // 2
         return max(0, min(fb, top))   # never more than limit - margin, as it is now
 
@@ -329,7 +317,7 @@ class Controller:
         healthy CT measures or None (no CT); signed_a: where a voltage reference
         gives direction, phase_a with export negative (the draw tracker's sums
         need it; limits are kept on the magnitude). Returns the offers (amps)."""
-        cfg, site, n = self.cfg, self.site, self.n
+        cfg, site, n, cl = self.cfg, self.site, self.n, self.claims
         if not self.booted:
             self.booted = True
             for i in range(n):
@@ -349,7 +337,7 @@ class Controller:
         # 1. health (measurement and plausibility), with hold-off on the way back
         fine = self._fine
         for p in range(site.nph):
-            self.eff_a[p] = self._limit(p)
+            self.eff_a[p] = cl.limit(p)
             good = phase_ok[p]
             self.implausible[p] = good and not self._plausible(p, phase_a[p], states, draws, now)
             good = good and not self.implausible[p]
@@ -372,14 +360,14 @@ class Controller:
             idle[i] = 0
             ch = site.chargers[i]
             st = states[i] if states is not None else None
-            if not self.enabled[i] or self.out_fault[i] or st in ("A", "E", "F"):
+            if not cl.enabled[i] or self.out_fault[i] or st in ("A", "E", "F"):
                 if st == "A" and not self.offer[i]:
                     self.changed[i] = None    # no car since its pause: the next one starts at once
                 continue      # no car, an error, paused by command, or an output that failed
             if st == "D" and not self.ventilated[i]:
                 continue      # needs ventilation this site does not have: no supply
-            want[i] = self.user_max[i]
-            s = self.surplus_a[i]
+            want[i] = cl.user_max[i]
+            s = cl.surplus_a[i]
             if s is not None and s < want[i]:
                 want[i] = s
             if draws is None or draws[i] is None:
@@ -409,9 +397,9 @@ class Controller:
         # by more than 1 A (no hunting on noise); an idle charger's standing
         # minimum is not drawn, so it does not take the others' room (credit)
         for p in range(site.nph):
-            top = self.eff_a[p] - self.margin_a
+            top = self.eff_a[p] - cl.margin_a
             est = self.nonev[p]
-            cap = self.ev_cap_a[p]   # a time-of-use window: what the EVs may use together
+            cap = cl.ev_cap(p)   # a time-of-use window: what the EVs may use together
             if self.phase_fault[p]:
                 fb = self._fallback(p)
                 a = fb if est is None else min(fb, top - est)
@@ -421,9 +409,9 @@ class Controller:
                 a = top - est
                 if cap is not None and a > cap:
                     a = cap
-                i = self.imp_a[p]
-                if i is not None and i - self.margin_a - self.hs[p] < a:
-                    a = i - self.margin_a - self.hs[p]    # import: export is not load
+                i = cl.imp(p)
+                if i is not None and i - cl.margin_a - self.hs[p] < a:
+                    a = i - cl.margin_a - self.hs[p]    # import: export is not load
                 base = self.avail[p] - self._credit[p]
                 if a < base or a > base + 1.0:
                     base = a
@@ -499,13 +487,13 @@ class Controller:
                 line[p] = None
                 continue
             z = lz[p]
-            top = self.eff_a[p] - self.margin_a
-            c = self.ev_cap_a[p]
+            top = self.eff_a[p] - cl.margin_a
+            c = cl.ev_cap(p)
             if c is not None and self.nonev[p] + c < top:
                 top = self.nonev[p] + c
-            c = self.imp_a[p]
-            if c is not None and c - self.margin_a - self.hs[p] < top - self.nonev[p]:
-                top = c - self.hs[p] + self.nonev[p] - self.margin_a
+            c = cl.imp(p)
+            if c is not None and c - cl.margin_a - self.hs[p] < top - self.nonev[p]:
+                top = c - self.hs[p] + self.nonev[p] - cl.margin_a
             lcap[p] = top - self.nonev[p] + _HAIR_A
             line[p] = lcap[p] - abs(z)
         # the lowest offers first: a raise is a probe, and lines answer one at a

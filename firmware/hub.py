@@ -88,7 +88,7 @@ class PilotWriter:
         self.duty = [pilot.PAUSED_PERMILLE] * len(pilots)
 
     def _duty(self, ctl, i, amps, now):
-        if not ctl.enabled[i]:
+        if not ctl.claims.enabled[i]:
             # +12 V first: the car stops charging on "not ready", then state F
             return pilot.PAUSED_PERMILLE if ctl.committed(i, now) else pilot.DISABLED_PERMILLE
         if not amps:
@@ -220,11 +220,9 @@ class Hub:
         gc.collect()
         self.demand = demand.Demand(nph)   # 15-minute demand, per phase
         # limits from outside (grid signals, the dry contact, schedules, the
-        # demand cap): the controller takes them each period
+        # demand cap): the controller reads them each period through its claims
         self.grid = grid.Grid(cfg, ticks_diff)
-        self.ctl.cap_a = self.grid.limit_a
-        self.ctl.ev_cap_a = self.grid.ev_cap_a
-        self.ctl.imp_a = self.grid.imp_a
+        self.ctl.claims.take_outside(self.grid)
         self.contact = contact       # the dry contact's reader: 1 closed, 0 open (None: not wired)
         self.wall_s = grid.no_clock      # Unix seconds (0: unknown); Services gives its own
         self.now = 0                 # the last period's ticks
@@ -317,7 +315,7 @@ class Hub:
                 r = None
             g.contact(r, now)
         src = g.source
-        g.update(now, self.wall_s() if g.scheduled else 0, self.ctl.limit_a, self.demand)
+        g.update(now, self.wall_s() if g.scheduled else 0, self.ctl.claims.site_a, self.demand)
         if g.source != src:
             self.event(now, "limit %s" % g.source)
 

@@ -119,7 +119,12 @@ class Services:
             return reply
         if name == "status":
             doc = self.telemetry()[1]
-            reply["status"] = json.loads(doc) if isinstance(doc, str) else json.loads(bytes(doc))
+            reply["status"] = st = json.loads(doc) if isinstance(doc, str) else json.loads(bytes(doc))
+            ctl = self.hub.ctl
+            for i, cid in enumerate(self.hub.ids):   # who limits each charger (its claims)
+                ch = st.get("chargers", {}).get(cid)
+                if ch is not None:
+                    ch["by"] = ctl.claims.charger(i, ctl.site.chargers[i].max_a)[1]
             reply["events"] = [[t, text] for t, text in self.hub.log[-8:]]
         elif name == "capture":
             self.captures += 1

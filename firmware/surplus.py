@@ -2,7 +2,7 @@
 
     s = Surplus(ctl, [True, False, ...], ticks_diff)   # which chargers are in surplus mode
     s.update(now, export_a, states, draws)   # each period, before ctl.step
-    ctl.surplus_a[i]    # None: not in surplus mode; 0: paused; else the most it may be offered
+    ctl.claims.surplus_a[i]    # None: not in surplus mode; 0: paused; else the most it may be offered
 
 export_a: per phase, the amps the site exports (real power / volts, import
 negative), from a voltage reference; None where direction is unknown.
@@ -33,26 +33,26 @@ class Surplus:
     def __init__(self, ctl, modes, ticks_diff):
         self.ctl = ctl
         self.td = ticks_diff
-        n, nph = ctl.n, len(ctl.limit_a)
+        n, nph = ctl.n, len(ctl.claims.site_a)
         self.on = bytearray(n)          # charging from surplus (started)
         self.since = [None] * n         # when the pending start or pause began (None: none)
         self.pool = [0.0] * nph         # scratch: per phase, what is left to give
-        ctl.surplus_a = [None] * n
+        ctl.claims.surplus_a = [None] * n
         ctl.surplus = self           # commands switch a charger's mode through it
         for i in range(n):
             self.set_mode(i, modes[i])
 
     def set_mode(self, i, on):
         """Charger i into surplus mode (paused until a minute of surplus) or out of it."""
-        if (self.ctl.surplus_a[i] is not None) == bool(on):
+        if (self.ctl.claims.surplus_a[i] is not None) == bool(on):
             return                  # as it is: a charging car is not paused by a repeat
         self.on[i] = 0
         self.since[i] = None
-        self.ctl.surplus_a[i] = 0 if on else None
+        self.ctl.claims.surplus_a[i] = 0 if on else None
 
     def update(self, now, export_a, states, draws):
         ctl = self.ctl
-        cap, chargers, pool = ctl.surplus_a, ctl.site.chargers, self.pool
+        cap, chargers, pool = ctl.claims.surplus_a, ctl.site.chargers, self.pool
         for p in range(len(pool)):
             e = export_a[p]
             pool[p] = e - RESERVE_A if e is not None else -1e9   # unknown: nothing to give
@@ -75,7 +75,7 @@ class Surplus:
             for p in ch.phases:           # (a loop: no generator a charger a period)
                 if pool[p] < give:
                     give = pool[p]
-            if give < -1e8 or (states is not None and states[i] in _IDLE) or not ctl.enabled[i]:
+            if give < -1e8 or (states is not None and states[i] in _IDLE) or not ctl.claims.enabled[i]:
                 c, self.on[i], self.since[i] = 0, 0, None      # no direction, no car, or paused
             elif not self.on[i]:
                 c = 0
@@ -106,7 +106,7 @@ class Surplus:
     def state(self, i):
         """Charger i's surplus state for telemetry: None (not in surplus mode),
         "charging", "starting", "pausing" or "waiting"."""
-        if self.ctl.surplus_a[i] is None:
+        if self.ctl.claims.surplus_a[i] is None:
             return None
         if self.on[i]:
             return "pausing" if self.since[i] is not None else "charging"

@@ -35,10 +35,10 @@ def state(hub_id, hub, energy, uptime_s, heap=None, clock=None):
         c = hub.phase_ch[p]
         phases[name] = {"a": round(m.irms_a[c], 2), "limit": ctl.eff_a[p],
                         "avail": round(ctl.avail[p], 1), "sensor": hub.sensor(p)}
-        if ctl.ev_cap_a[p] is not None:      # a time-of-use window: what the EVs may use together
-            phases[name]["ev_cap"] = ctl.ev_cap_a[p]
-        if ctl.imp_a[p] is not None:         # the demand cap: what the site may import
-            phases[name]["import_cap"] = ctl.imp_a[p]
+        if ctl.claims.ev_cap(p) is not None:      # a time-of-use window: what the EVs may use together
+            phases[name]["ev_cap"] = ctl.claims.ev_cap(p)
+        if ctl.claims.imp(p) is not None:         # the demand cap: what the site may import
+            phases[name]["import_cap"] = ctl.claims.imp(p)
         k = hub.pw_phase[p]
         if k is not None:   # a voltage reference: real power, signed (import > 0), and energy
             w = hub.power.w[k]
@@ -51,14 +51,14 @@ def state(hub_id, hub, energy, uptime_s, heap=None, clock=None):
     for i, cid in enumerate(hub.ids):
         chargers[cid] = {"a": ctl.offer[i], "duty": hub.duty[i] / 10,
                          "state": states[i] if i < len(states) and states[i] else "?",
-                         "on": ctl.enabled[i], "kwh": _kwh(energy.wh[cid]) if energy else 0,
+                         "on": ctl.claims.enabled[i], "kwh": _kwh(energy.wh[cid]) if energy else 0,
                          "energy": _energy_kind(hub, i)}
         sp = hub.surplus_state(i)
         if sp is not None:     # solar surplus mode: charging, starting, pausing or waiting
             chargers[cid]["surplus"] = sp
-    doc = {"t": uptime_s, "mode": ctl.mode, "margin": ctl.margin_a}
+    doc = {"t": uptime_s, "mode": ctl.mode, "margin": ctl.claims.margin_a}
     g = hub.grid
-    doc["limit_source"] = g.source
+    doc["limit_source"] = ctl.claims.source()
     left = g.left_s(hub.now)
     if left is not None:
         doc["limit_left_s"] = left
@@ -220,10 +220,10 @@ class Writer:
         self.int_(uptime_s)
         self.put(b', "mode": "normal"' if ctl.mode == "normal" else b', "mode": "fallback"')
         self.put(b', "margin": ')
-        self.num(ctl.margin_a)
+        self.num(ctl.claims.margin_a)
         g = hub.grid
         self.put(b', "limit_source": "')
-        self.name(g.source)
+        self.name(ctl.claims.source())
         left = g.left_s(hub.now)
         if left is not None:
             self.put(b'", "limit_left_s": ')
@@ -242,12 +242,12 @@ class Writer:
             self.num(ctl.eff_a[p])
             self.put(b', "avail": ')
             self.fixed(ctl.avail[p], 1)
-            if ctl.ev_cap_a[p] is not None:
+            if ctl.claims.ev_cap(p) is not None:
                 self.put(b', "ev_cap": ')
-                self.num(ctl.ev_cap_a[p])
-            if ctl.imp_a[p] is not None:
+                self.num(ctl.claims.ev_cap(p))
+            if ctl.claims.imp(p) is not None:
                 self.put(b', "import_cap": ')
-                self.num(ctl.imp_a[p])
+                self.num(ctl.claims.imp(p))
             self.put(b', "sensor": "')
             self.name(hub.sensor(p))
             self.put(b'"')
@@ -281,7 +281,7 @@ class Writer:
             self.int_(d % 10)
             self.put(b', "state": "')
             self.name(states[i] if states is not None and states[i] else "?")
-            self.put(b'", "on": true' if ctl.enabled[i] else b'", "on": false')
+            self.put(b'", "on": true' if ctl.claims.enabled[i] else b'", "on": false')
             self.put(b', "kwh": ')
             self.kwh(energy.wh[hub.ids[i]] if energy else 0)
             self.put(b', "energy": "')

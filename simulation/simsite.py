@@ -423,7 +423,7 @@ class Sim:
             if sp is not None:
                 chargers[cid]["surplus"] = sp
         rec = {"t": now / 1000, "mode": self.hub.ctl.mode, "phases": phases, "chargers": chargers,
-               "limit": dict(zip(self.phases, self.hub.ctl.eff_a)), "limit_source": self.hub.grid.source}
+               "limit": dict(zip(self.phases, self.hub.ctl.eff_a)), "limit_source": self.hub.ctl.claims.source()}
         g = self.hub.grid
         if g.scheduled:
             rec["schedule"] = "on" if g.schedule_on else "no clock"
@@ -464,7 +464,7 @@ class Sim:
         demand cap where the hub cannot tell import from export (with a
         voltage reference the cap is on import, which the sun may cover)."""
         ctl = self.hub.ctl
-        lim, i = ctl.eff_a[p], ctl.imp_a[p]
+        lim, i = ctl.eff_a[p], ctl.claims.imp(p)
         return i if i is not None and i < lim and self.hub.pw_phase[p] is None else lim
 
     def overloads(self, now, actual):
@@ -503,7 +503,7 @@ class Sim:
         site = ctl.site
         for i, o in enumerate(offers):
             d = self.pilots[i].permille
-            if o and not (site.chargers[i].min_a <= o <= ctl.user_max[i]):
+            if o and not (site.chargers[i].min_a <= o <= ctl.claims.user_max[i]):
                 return "%s offered %r A outside min..max" % (self.ids[i], o)
             want = pilot.amps_to_duty_permille(o) if o else None
             if want is not None and d != want:
@@ -520,9 +520,9 @@ class Sim:
                     used[k] += o * self.lines.w[k % site.nph][i]
         for p in range(site.nph):
             lim = self.limit_of(p)
-            if abs(used[p]) > max(0, lim - ctl.margin_a) + 1e-6:
+            if abs(used[p]) > max(0, lim - ctl.claims.margin_a) + 1e-6:
                 return "%.1f A offered on %s, limit - margin %r" % (abs(used[p]), self.phases[p],
-                                                                    lim - ctl.margin_a)
+                                                                    lim - ctl.claims.margin_a)
         for k in range(site.nph, site.ncons):
             if abs(used[k]) > site.limit_a[k // site.nph] + 1e-6:
                 return "%.1f A offered on circuit %s" % (abs(used[k]), site.circuit_ids[k // site.nph])

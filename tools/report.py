@@ -126,8 +126,8 @@ def facts(path):
         return {"error": "%s: %s" % (type(e).__name__, e)}
     nph = len(site["phases"])
     chs = ctl.site.chargers
-    setpoint = [ctl.limit_a[p] - ctl.margin_a for p in range(nph)]
-    out = {"limit": ctl.limit_a, "margin": ctl.margin_a, "setpoint": setpoint,
+    setpoint = [ctl.claims.site_a[p] - ctl.claims.margin_a for p in range(nph)]
+    out = {"limit": ctl.claims.site_a, "margin": ctl.claims.margin_a, "setpoint": setpoint,
            "fallback": ctl.fallback_a(), "voltage": config.voltage(site),
            "volts": [config.charger_volts(site, len(ch.phases)) for ch in chs],
            "floors": ctl.floors, "period_ms": ctl.cfg["period_ms"], "holdoff_ms": ctl.cfg["holdoff_ms"],

@@ -5,7 +5,7 @@
 # A board's manifest includes this one and adds its sampler. Nothing of simulation/
 # (the simulated site, its hardware, capture playback) is named here: a test
 # (host_tests/test_deploy.py) proves no simulation class reaches a board image.
-for name in ("ads7828", "alloc", "backoff", "capture", "commands", "config", "control", "ct",
+for name in ("ads7828", "alloc", "backoff", "capture", "claims", "commands", "config", "control", "ct",
              "demand", "draws", "grid", "hal", "health", "heap", "hub", "main", "mqttlink", "ntp",
              "outputs", "pca9685", "pilot", "power", "readback", "ring", "services", "sessions",
              "store", "surplus", "telemetry"):

@@ -15,20 +15,20 @@ def setup():
 
 
 def snapshot(ctl):
-    return (list(ctl.limit_a), ctl.margin_a, list(ctl.user_max), list(ctl.enabled),
+    return (list(ctl.claims.site_a), ctl.claims.margin_a, list(ctl.claims.user_max), list(ctl.claims.enabled),
             [c.priority for c in ctl.site.chargers])
 
 
 def test_each_command_works():
     ctl, hard, ov = setup()
     for payload, check in (
-        ({"cmd": "set_limit", "limit": 30}, lambda: ctl.limit_a == [30, 30, 30]),
-        ({"cmd": "set_limit", "limit": [30, 25, 40]}, lambda: ctl.limit_a == [30, 25, 40]),
-        ({"cmd": "set_limit", "limit": 40}, lambda: ctl.limit_a == [40, 40, 40]),  # back up to the hard limit
-        ({"cmd": "set_margin", "margin": 5}, lambda: ctl.margin_a == 5),
-        ({"cmd": "set_max", "charger": "bay1", "max": 16}, lambda: ctl.user_max[0] == 16),
-        ({"cmd": "pause", "charger": "bay2"}, lambda: ctl.enabled[1] is False),
-        ({"cmd": "resume", "charger": "bay2"}, lambda: ctl.enabled[1] is True),
+        ({"cmd": "set_limit", "limit": 30}, lambda: ctl.claims.site_a == [30, 30, 30]),
+        ({"cmd": "set_limit", "limit": [30, 25, 40]}, lambda: ctl.claims.site_a == [30, 25, 40]),
+        ({"cmd": "set_limit", "limit": 40}, lambda: ctl.claims.site_a == [40, 40, 40]),  # back up to the hard limit
+        ({"cmd": "set_margin", "margin": 5}, lambda: ctl.claims.margin_a == 5),
+        ({"cmd": "set_max", "charger": "bay1", "max": 16}, lambda: ctl.claims.user_max[0] == 16),
+        ({"cmd": "pause", "charger": "bay2"}, lambda: ctl.claims.enabled[1] is False),
+        ({"cmd": "resume", "charger": "bay2"}, lambda: ctl.claims.enabled[1] is True),
         ({"cmd": "priority", "charger": "bay2", "priority": 3}, lambda: ctl.site.chargers[1].priority == 3),
         ({"cmd": "status", "id": "x1"}, lambda: True),
     ):
@@ -88,7 +88,7 @@ def test_json_whitespace_is_still_accepted():
     ctl, hard, ov = setup()
     reply, cmd = commands.handle(b'\t{"cmd": "set_limit",\r\n "limit": 30}\n ', ctl, hard, ov)
     eq(reply["ok"], True, reply)
-    eq(ctl.limit_a, [30, 30, 30])
+    eq(ctl.claims.site_a, [30, 30, 30])
 
 
 def test_every_refusal_echoes_the_id():
@@ -140,7 +140,7 @@ def test_overrides_restore_within_hard_limits():
     saved["max"]["gone"] = 10
     ctl3, hard3, _ = setup()
     kept = commands.restore(saved, ctl3, hard3)
-    eq(ctl3.limit_a, [40, 40, 40])
+    eq(ctl3.claims.site_a, [40, 40, 40])
     ok("limit" not in kept and "gone" not in kept.get("max", {}), "dropped: %r" % kept)
 
 

@@ -111,9 +111,9 @@ def test_fallback_budget_follows_a_lowered_limit():
     c = control.Controller({"phases": ["L1"], "limit": 40, "margin": 2, "fallback": 30},
                            [{"id": "c%d" % i, "min": 6} for i in range(6)], {})
     eq(c.fallback_a(), [30])
-    c.limit_a = [20]            # set_limit 20
+    c.claims.site_a = [20]            # set_limit 20
     eq(c.fallback_a(), [18])    # never more than limit - margin
-    c.margin_a = 5
+    c.claims.margin_a = 5
     eq(c.fallback_a(), [15])
 
 
@@ -135,17 +135,17 @@ def test_second_cut_within_response_keeps_the_first():
     t, hist = 0, []
     while t <= 120000:
         if t == 60000:
-            c.limit_a = [30]        # two cuts for a, 1 s apart
+            c.claims.site_a = [30]        # two cuts for a, 1 s apart
         if t == 61000:
-            c.limit_a = [22]
+            c.claims.site_a = [22]
         hist = [(when, o) for when, o in hist if when > t - 5000] + [(t, c.offer[0])]
         a_draw = max(o for when, o in hist)      # a follows a cut only after the whole 5 s
         b_was = c.offer[1]
         offers = c.step(t, [1.0 + a_draw + c.offer[1]], [True], ["C", "C" if t > 30000 else "A"])
         # a raise of b (a choice of ours) fits beside what a may still draw; a
         # cut of both when the limit falls is not a raise
-        ok(offers[1] <= b_was or a_draw + offers[1] <= c.limit_a[0] - 1 or t < 60000,
-           "t=%d: a draws %r, b raised to %r, limit %r" % (t, a_draw, offers[1], c.limit_a[0]))
+        ok(offers[1] <= b_was or a_draw + offers[1] <= c.claims.site_a[0] - 1 or t < 60000,
+           "t=%d: a draws %r, b raised to %r, limit %r" % (t, a_draw, offers[1], c.claims.site_a[0]))
         t += 500
     ok(c.offer[1] >= 6, "b charges in the end: %r" % c.offer)
 
@@ -194,7 +194,7 @@ def test_pause_goes_to_plus_12_v_before_state_f():
     sim = site(chargers=1, events=[{"t": 0, "plug": "c0", "kwh": 100}, {"t": 0, "load": {"L1": 1}}])
     run(sim, 0, 60000)
     ok(sim.hub.ctl.offer[0] >= 6, "charging")
-    sim.hub.ctl.enabled[0] = False
+    sim.hub.ctl.claims.enabled[0] = False
     duties = []
     t = 60500
     while t <= 70000:

@@ -25,16 +25,16 @@ def run(s, ctl, export_of, t0, t1, states=None, follow=True):
     draw = ctl.offer[0]
     for t in range(t0, t1, PERIOD):
         s.update(t, [export_of(t, draw)], states, None)
-        caps.append((t, ctl.surplus_a[0]))
+        caps.append((t, ctl.claims.surplus_a[0]))
         if follow:
-            ctl.offer[0] = draw = ctl.surplus_a[0]
+            ctl.offer[0] = draw = ctl.claims.surplus_a[0]
     return caps
 
 
 def test_a_normal_charger_is_not_capped():
     ctl, s = make()
     s.update(0, [50.0], None, None)
-    eq(ctl.surplus_a, [0, None])
+    eq(ctl.claims.surplus_a, [0, None])
 
 
 def test_starts_only_after_a_minute_of_surplus_at_its_minimum():
@@ -61,7 +61,7 @@ def test_follows_the_surplus_and_pauses_after_a_minute_of_import():
     ctl, s = make()
     pv = [20.0]
     run(s, ctl, lambda t, d: pv[0] - d, 0, 61000)
-    eq(ctl.surplus_a[0], 19)
+    eq(ctl.claims.surplus_a[0], 19)
     pv[0] = 10.0                                          # a cloud: cut at once to what is left
     caps = run(s, ctl, lambda t, d: pv[0] - d, 61000, 62000)
     eq(caps[0][1], 9)
@@ -92,8 +92,8 @@ def test_noisy_surplus_never_chatters():
         x = (rnd.random() if rnd else random.random())
         pv = 7.0 + 3.0 * x
         s.update(t, [pv - ctl.offer[0]], None, None)
-        ctl.offer[0] = ctl.surplus_a[0]
-        on = ctl.surplus_a[0] > 0
+        ctl.offer[0] = ctl.claims.surplus_a[0]
+        on = ctl.claims.surplus_a[0] > 0
         if on != last:
             ticks.append(t)
             last = on
@@ -107,14 +107,14 @@ def test_noisy_surplus_never_chatters():
 def test_no_direction_or_no_car_takes_nothing_at_once():
     ctl, s = make()
     run(s, ctl, lambda t, d: 20.0 - d, 0, 61000)
-    ok(ctl.surplus_a[0] > 0, ctl.surplus_a)
+    ok(ctl.claims.surplus_a[0] > 0, ctl.claims.surplus_a)
     s.update(61000, [None], None, None)       # the voltage reference lost
-    eq(ctl.surplus_a[0], 0)
+    eq(ctl.claims.surplus_a[0], 0)
     eq(s.state(0), "waiting")
     run(s, ctl, lambda t, d: 20.0 - d, 61500, 122000)
-    ok(ctl.surplus_a[0] > 0, ctl.surplus_a)
+    ok(ctl.claims.surplus_a[0] > 0, ctl.claims.surplus_a)
     s.update(122000, [20.0], ["A", "A"], None)   # the car left
-    eq(ctl.surplus_a[0], 0)
+    eq(ctl.claims.surplus_a[0], 0)
 
 
 def test_a_charger_not_read_back_is_taken_as_one_that_may_charge():
@@ -122,12 +122,12 @@ def test_a_charger_not_read_back_is_taken_as_one_that_may_charge():
     # string membership test raised TypeError on it and stopped the hub.
     ctl, s = make()
     run(s, ctl, lambda t, d: 20.0 - d, 0, 61000, [None, None])
-    ok(ctl.surplus_a[0] > 0, ctl.surplus_a)
-    ctl.offer[0] = ctl.surplus_a[0]
+    ok(ctl.claims.surplus_a[0] > 0, ctl.claims.surplus_a)
+    ctl.offer[0] = ctl.claims.surplus_a[0]
     s.update(61000, [20.0 - ctl.offer[0]], [None, None], None)   # its offer is its own again, as without read-back
-    eq(ctl.surplus_a[0], 19)
+    eq(ctl.claims.surplus_a[0], 19)
     s.update(61500, [20.0], ["A", None], None)   # read back, and no car
-    eq(ctl.surplus_a[0], 0)
+    eq(ctl.claims.surplus_a[0], 0)
 
 
 def test_two_surplus_chargers_share_and_the_second_gets_the_rest():
@@ -135,13 +135,13 @@ def test_two_surplus_chargers_share_and_the_second_gets_the_rest():
     ctl, s = make(chargers)
     for t in range(0, 62000, PERIOD):
         s.update(t, [30.0 - ctl.offer[0] - ctl.offer[1]], None, None)
-        ctl.offer[0], ctl.offer[1] = ctl.surplus_a[0], ctl.surplus_a[1]
-    eq(ctl.surplus_a, [29, 0])                 # the first takes it all (29 A after the reserve)
+        ctl.offer[0], ctl.offer[1] = ctl.claims.surplus_a[0], ctl.claims.surplus_a[1]
+    eq(ctl.claims.surplus_a, [29, 0])                 # the first takes it all (29 A after the reserve)
     ctl2, s2 = make([{"id": "a", "surplus": True, "max": 16}, {"id": "b", "surplus": True}])
     for t in range(0, 62000, PERIOD):
         s2.update(t, [30.0 - ctl2.offer[0] - ctl2.offer[1]], None, None)
-        ctl2.offer[0], ctl2.offer[1] = ctl2.surplus_a[0], ctl2.surplus_a[1]
-    eq(ctl2.surplus_a, [16, 13])               # its max, then the rest
+        ctl2.offer[0], ctl2.offer[1] = ctl2.claims.surplus_a[0], ctl2.claims.surplus_a[1]
+    eq(ctl2.claims.surplus_a, [16, 13])               # its max, then the rest
 
 
 def test_a_cap_only_lowers_what_the_controller_offers():
@@ -195,26 +195,26 @@ def test_the_surplus_command_switches_a_charger_set_up_for_it_and_survives_a_reb
     hard = commands.Hard(cfg)
     kept = {}
     run(s, ctl, lambda t, d: 20.0 - d, 0, 61000)
-    eq(ctl.surplus_a[0], 19)
+    eq(ctl.claims.surplus_a[0], 19)
 
     def cmd(**kw):
         kw["cmd"] = "surplus"
         import json
         return commands.handle(json.dumps(kw), ctl, hard, kept)[0]
     eq(cmd(charger="sun", on=True)["ok"], True)
-    eq(ctl.surplus_a[0], 19)                          # a repeat does not pause a charging car
+    eq(ctl.claims.surplus_a[0], 19)                          # a repeat does not pause a charging car
     eq(cmd(charger="sun", on=False)["ok"], True)
-    eq(ctl.surplus_a[0], None)                        # as any charger: the controller alone
+    eq(ctl.claims.surplus_a[0], None)                        # as any charger: the controller alone
     eq(s.state(0), None)
     for bad, why in (({"charger": "grid", "on": True}, "not set up"), ({"charger": "sun", "on": 1}, "on:"),
                      ({"charger": "nobody", "on": True}, "no charger"), ({"charger": "sun"}, "on missing")):
         r = cmd(**bad)
         ok(not r["ok"] and why in r["error"], r)
-    eq(ctl.surplus_a[0], None)                        # a refusal changes nothing
+    eq(ctl.claims.surplus_a[0], None)                        # a refusal changes nothing
     eq(kept, {"surplus": {"sun": False}})
     ctl2, s2 = make(cfg["chargers"])                  # a reboot: the override re-applied
-    eq(ctl2.surplus_a[0], 0)
+    eq(ctl2.claims.surplus_a[0], 0)
     eq(commands.restore(kept, ctl2, hard), {"surplus": {"sun": False}})
-    eq(ctl2.surplus_a[0], None)
+    eq(ctl2.claims.surplus_a[0], None)
     eq(cmd(charger="sun", on=True)["ok"], True)
-    eq(ctl.surplus_a[0], 0)                           # back in surplus mode: waiting for its minute
+    eq(ctl.claims.surplus_a[0], 0)                           # back in surplus mode: waiting for its minute

@@ -158,8 +158,8 @@ def _same_doc(sc):
         for cid in energy.wh:
             energy.wh[cid] += random.random() * 20000
         if k % 7 == 3:
-            sim.hub.ctl.limit_a[1] = 25.5        # a command's decimal limit
-            sim.hub.ctl.margin_a = 2.25
+            sim.hub.ctl.claims.site_a[1] = 25.5        # a command's decimal limit
+            sim.hub.ctl.claims.margin_a = 2.25
         heap = (12345, 678) if k % 2 else None
         tp, payload = w.payload(sim.hub, energy, k, heap)
         got = json.loads(bytes(payload))
