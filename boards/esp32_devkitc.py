@@ -39,7 +39,7 @@ BOARD = {
                  "divider": [100000, 22000, 33000], "diode_mv": 200},
     "watchdog_ms": 5000,
     # TLS (mbedtls) allocates from the IDF's heap (~40 KB kept beside Wi-Fi), not
-    # MicroPython's: the boot heap check (firmware/heap.py) does not count it
+    # MicroPython's: the boot heap check (firmware/board/heap.py) does not count it
     "tls_heap": "idf",
     # a utility's demand-response relay (dry contact) between this pin and GND,
     # pulled up: grid.contact_limit_a applies while it is closed (GPIO 27: no strap, not an ADC1 input)

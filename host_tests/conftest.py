@@ -26,8 +26,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # ALMHUB_MICROPYTHON runs the suite on another build (e.g. a 32-bit unix port).
 MICROPYTHON = os.environ.get("ALMHUB_MICROPYTHON") or os.path.join(os.path.dirname(sys.executable), "micropython")
 # .frozen first: MICROPYPATH replaces every entry after it, asyncio lives there.
-MICROPYPATH = ":".join([".frozen"] + [os.path.join(ROOT, p) for p in (
-    "firmware", "simulation", "boards", "host_tests/mp", "host_tests/fakes", ".deps/lib")])
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import mpenv  # noqa: E402  (tools/mpenv.py: the firmware's folders)
+
+MICROPYPATH = ":".join([".frozen"] + mpenv.firmware_dirs() + [os.path.join(ROOT, p) for p in (
+    "simulation", "boards", "host_tests/mp", "host_tests/fakes", ".deps/lib")])
 HEAPSIZE = "256K"  # an RP2040 has 264 KiB of RAM, so no test may need more by default
 
 

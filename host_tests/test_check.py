@@ -41,20 +41,20 @@ def test_planted_errors_fail(tmp_path):
     for d in ("firmware", "simulation", "boards"):
         shutil.copytree(os.path.join(ROOT, d), tmp_path / d,
                         ignore=shutil.ignore_patterns("__pycache__", "*.mpy"))
-    (tmp_path / "firmware" / "planted.py").write_text(PLANTED)
+    (tmp_path / "firmware" / "outputs" / "planted.py").write_text(PLANTED)
     # the planted module only (its imports are still resolved in the copy): a whole
     # tree per board is what test_tree_passes does, this keeps the pair fast
-    r = check("--root", str(tmp_path), "firmware/planted.py")
+    r = check("--root", str(tmp_path), "firmware/outputs/planted.py")
     out = r.stdout
     assert r.returncode == 1, out + r.stderr
     # pyright, on each board: too many arguments to a stub's method, a missing one
     # to the firmware's own function
     for board in ("rp2", "esp32"):
         assert "pyright %s: 2 errors\n" % board in out, out
-    assert out.count("firmware/planted.py:%d:" % line_of(".value(1, 2, 3)")) == 2, out
-    assert out.count("firmware/planted.py:%d:" % line_of("amps_to_duty_permille()")) == 2, out
+    assert out.count("firmware/outputs/planted.py:%d:" % line_of(".value(1, 2, 3)")) == 2, out
+    assert out.count("firmware/outputs/planted.py:%d:" % line_of("amps_to_duty_permille()")) == 2, out
     # lint: the unused import
-    assert "firmware/planted.py:%d:" % line_of("import gc") in out, out
+    assert "firmware/outputs/planted.py:%d:" % line_of("import gc") in out, out
     assert "`gc` imported but unused [F401]" in out, out
     assert "ruff: 1 error\n" in out, out
-    assert all(ln.startswith("firmware/planted.py:") for ln in out.splitlines() if ": error: " in ln), out
+    assert all(ln.startswith("firmware/outputs/planted.py:") for ln in out.splitlines() if ": error: " in ln), out

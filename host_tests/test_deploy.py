@@ -151,7 +151,7 @@ def native_modules(names):
     out = set()
     for mod in names:
         fn = ("main" if mod == build.MAIN_MODULE else mod) + ".py"
-        for src in (os.path.join(ROOT, "firmware", fn), os.path.join(ROOT, "sim", fn)):
+        for src in [os.path.join(d, fn) for d in build.mpenv.firmware_dirs() + [build.SIM]]:
             if not os.path.exists(src):
                 continue
             text = open(src).read()

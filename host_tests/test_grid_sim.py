@@ -1,4 +1,4 @@
-"""Limits from outside (firmware/grid.py) in the simulator: each signal moves
+"""Limits from outside (firmware/control/grid.py) in the simulator: each signal moves
 the effective limit within one period, the site stays under it (the overload
 invariant, judged as the fuzzer judges it), expiry and failsafe come at their
 times, schedules wait for a clock, and the demand cap keeps a day's

@@ -5,7 +5,9 @@ import os
 import subprocess
 import sys
 
-from conftest import MICROPYTHON, ROOT, mp_env, run_micropython
+import json
+
+from conftest import MICROPYTHON, ROOT, mp_env, mpenv, run_micropython
 
 # Pure logic: runs unchanged on the unix port, the time comes in as an argument.
 LOGIC = ("ct", "health", "alloc", "control", "draws", "config", "pilot", "capture", "readback", "power", "demand",
@@ -23,21 +25,61 @@ def imports(path):
             yield node.module.split(".")[0]
 
 
+def firmware_modules():
+    """{module name: (folder, path)} of every firmware module (firmware/<folder>/<name>.py)."""
+    out = {}
+    for folder, _ in mpenv.LAYERS:
+        for fn in sorted(os.listdir(os.path.join(ROOT, "firmware", folder))):
+            if fn.endswith(".py"):
+                assert fn[:-3] not in out, "two modules named %s: flat on the board" % fn
+                out[fn[:-3]] = (folder, os.path.join(ROOT, "firmware", folder, fn))
+    return out
+
+
+def test_every_module_is_in_a_folder_of_the_layers():
+    # nothing at firmware/'s top, and no folder the layers do not name
+    top = os.listdir(os.path.join(ROOT, "firmware"))
+    assert not [f for f in top if f.endswith(".py")], top
+    folders = {name for name, _ in mpenv.LAYERS}
+    assert {d for d in top if os.path.isdir(os.path.join(ROOT, "firmware", d)) and d != "__pycache__"} == folders
+
+
+def test_a_folder_imports_only_the_folders_below_it():
+    # tools/mpenv.py LAYERS: measure, control, outputs and records import no
+    # other folder; board imports outputs (the read-back ADC); network imports
+    # measure and control (health, config, grid); app wires them all
+    mods, allowed = firmware_modules(), dict(mpenv.LAYERS)
+    seen = set()
+    for mod, (folder, path) in mods.items():
+        for dep in imports(path):   # lazy imports inside functions count too
+            if dep in mods and mods[dep][0] != folder:
+                assert mods[dep][0] in allowed[folder], \
+                    "%s/%s imports %s/%s" % (folder, mod, mods[dep][0], dep)
+                seen.add((folder, mods[dep][0]))
+    # the rule is not vacuous: the app reaches every layer below it
+    assert {f for a, f in seen if a == "app"} == set(allowed["app"]), seen
+
+
+def test_the_layers_are_named_the_same_everywhere():
+    # the type checker resolves `import ct` in each folder (tools/pyright/common.json)
+    with open(os.path.join(ROOT, "tools", "pyright", "common.json")) as f:
+        cfg = json.loads("".join(ln for ln in f if not ln.lstrip().startswith("//")))
+    extra = {os.path.normpath(os.path.join(ROOT, "tools", "pyright", p)) for p in cfg["extraPaths"]}
+    assert set(mpenv.firmware_dirs()) <= extra, sorted(set(mpenv.firmware_dirs()) - extra)
+
+
 def test_logic_modules_import_no_hardware():
+    mods = firmware_modules()
     for mod in LOGIC:
-        path = os.path.join(ROOT, "firmware", mod + ".py")
-        if not os.path.exists(path):
-            continue
-        bad = HARDWARE.intersection(imports(path))
+        bad = HARDWARE.intersection(imports(mods[mod][1]))
         assert not bad, "%s imports %s" % (mod, sorted(bad))
 
 
 def test_no_assert_in_firmware():
     # asserts vanish under -O and in frozen code: safety checks are if/raise
-    for name in os.listdir(os.path.join(ROOT, "firmware")):
-        if name.endswith(".py"):
-            tree = ast.parse(open(os.path.join(ROOT, "firmware", name)).read())
-            assert not any(isinstance(n, ast.Assert) for n in ast.walk(tree)), name
+    for mod, (_, path) in firmware_modules().items():
+        tree = ast.parse(open(path).read())
+        assert not any(isinstance(n, ast.Assert) for n in ast.walk(tree)), mod
 
 
 def test_harness_reports_micropython_failures():
@@ -94,8 +136,7 @@ def test_what_ships_is_the_manifests_and_no_simulation_reaches_a_board():
                         else {(node.module or "").split(".")[0]}
                     assert not got & sim_modules, (board, src, got)
     # every module of firmware/ ships somewhere (a new one is named in a manifest)
-    for fn in os.listdir(os.path.join(ROOT, "firmware")):
-        if fn.endswith(".py"):
-            assert fn[:-3] in named, "firmware/%s is in no board's manifest" % fn
+    for mod, (folder, _) in firmware_modules().items():
+        assert mod in named, "firmware/%s/%s.py is in no board's manifest" % (folder, mod)
     sim = {os.path.basename(s)[:-3] for s, _, _, _ in build.sources(build.load_board("sim")[1])}
     assert {"simadc", "simsite"} <= sim

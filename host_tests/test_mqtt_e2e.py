@@ -344,7 +344,7 @@ def test_monitor_shows_hubs_and_sends_commands(tmp_path, broker):
 
 
 def boot_on_unix(cfg, mq, periods, after, heapsize="1M"):
-    """firmware/main.py's Boot on the unix port (fake `machine`), run for some periods."""
+    """firmware/app/main.py's Boot on the unix port (fake `machine`), run for some periods."""
     from conftest import run_micropython
     code = ("import fake_machine as machine, hal, main, pilot\n"
             "machine.fresh()\n"

@@ -1,4 +1,4 @@
-"""Solar surplus in the simulator (firmware/surplus.py through the hub): on a
+"""Solar surplus in the simulator (firmware/control/surplus.py through the hub): on a
 120/240 V split-phase service with one voltage reference, a 240 V charger in
 surplus mode starts a minute after export reaches its minimum, charges with
 the site still exporting, is cut at once when a cloud comes and paused a

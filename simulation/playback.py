@@ -1,4 +1,4 @@
-"""A capture (firmware/capture.py's CSV, as raw frames) replayed through the
+"""A capture (firmware/measure/capture.py's CSV, as raw frames) replayed through the
 hub's own Meter, on the unix port: what tools/replay.py runs. Host-only.
 
     playback.replay(path, names, rate_hz, mains_hz, cal_a, voltage=None,

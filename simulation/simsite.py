@@ -327,7 +327,7 @@ class Sim:
         self.demand_seen = 0  # demand intervals already put in a record
 
     def services(self, clock, state_dir=None):
-        """Run the hub's own Services (firmware/services.py) beside it, as a
+        """Run the hub's own Services (firmware/app/services.py) beside it, as a
         board does: commands and the aggregator's topic go through it (its ts
         checks, wall-clock expiry, saved overrides), and each period it meters
         and logs. state_dir: its flash, kept across runs (live); without one,

@@ -73,7 +73,7 @@ def rms():
 
 
 def power():
-    """The real-power kernel (firmware/power.py) against plain MicroPython and C, and its accuracy."""
+    """The real-power kernel (firmware/measure/power.py) against plain MicroPython and C, and its accuracy."""
     kernel("Real-power kernel (power.products: i x interpolated v, split sums; a pair x %(frames)d frames)",
            "power", "power_ref.c", "sums", lambda r: [r["channels"], r["shift"], 0, 2, r["skew"]] + r["bias"])
     r = subprocess.run([sys.executable, os.path.join(HERE, "power_accuracy.py")] + (["--quick"] if QUICK else []),

@@ -5,7 +5,7 @@ Run by `make check` (offline: everything comes from `make setup`):
     python3 tools/check.py                    # every board, then the lint pass
     python3 tools/check.py --board rp2        # one board (repeatable)
     python3 tools/check.py --root DIR         # check DIR/firmware and DIR/boards instead
-    python3 tools/check.py firmware/ct.py     # only these files (or folders) of the root
+    python3 tools/check.py firmware/measure/ct.py     # only these files (or folders) of the root
     python3 tools/check.py -v                 # also list the known findings
 
 - pyright runs once per board with that board's stubs (typings/<board>,

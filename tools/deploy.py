@@ -59,6 +59,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import build  # noqa: E402  (tools/build.py)
+import mpenv  # noqa: E402  (tools/mpenv.py: the firmware's folders)
 
 ROOT = build.ROOT
 HOLD = build.HOLD_FILE
@@ -149,7 +150,7 @@ def romfs_image(out, img):
 
 
 def newest_input(board):
-    paths = [os.path.join(build.FIRMWARE, f) for f in os.listdir(build.FIRMWARE)]
+    paths = [os.path.join(d, f) for d in mpenv.firmware_dirs() for f in os.listdir(d)]
     paths += [os.path.join(build.BOARDS, board + ".py"), build.UMQTT, build.__file__]
     return max(os.path.getmtime(p) for p in paths if os.path.exists(p))
 
@@ -168,7 +169,6 @@ def ensure_build(board, out):
 
 def check_config(board, path, kind):
     """Refuse a configuration the hub would refuse at boot (firmware's own checks)."""
-    import mpenv   # tools/mpenv.py: the unix port with firmware/ and boards/ on its path
     if kind == "site":
         script = ("import json, config, hal\n"
                   "cfg = config.validate(json.load(open(%r)))\n"

@@ -4,7 +4,7 @@
     r = mpenv.run(["-c", "import ct"], capture_output=True, text=True)
 
 Host tools never re-implement firmware logic: they start `micropython` with
-firmware/, boards/ and the micropython-lib packages (.deps/lib) on its path.
+firmware/'s folders, boards/ and the micropython-lib packages (.deps/lib) on its path.
 ALMHUB_MICROPYTHON selects another build (e.g. a 32-bit unix port).
 """
 
@@ -34,9 +34,28 @@ def micropython():
         "no MicroPython unix port found: run `make setup`")
 
 
+# firmware/ by role (docs/layout.md); a folder may import only from those it
+# names (host_tests/test_layers.py checks). On the board every module sits flat
+# at the top (boards/manifests/firmware.py), so the folders cost no RAM.
+LAYERS = (
+    ("measure", ()),                  # CT RMS, real power, sensor health, captures
+    ("control", ()),                  # limits and claims, sharing, the controller
+    ("outputs", ()),                  # pilot PWM, expanders, read-back
+    ("records", ()),                  # flash: atomic files, rings, sessions, demand
+    ("board", ("outputs",)),          # the hardware interface and its backends
+    ("network", ("measure", "control")),   # MQTT, payloads, commands, NTP
+    ("app", ("measure", "control", "outputs", "records", "board", "network")),  # boot, hub, services
+)
+
+
+def firmware_dirs():
+    """The folders of firmware/, each on the unix port's path (modules import by plain name)."""
+    return [os.path.join(ROOT, "firmware", name) for name, _ in LAYERS]
+
+
 def path():
     # .frozen first: MICROPYPATH replaces every entry after it (asyncio lives there)
-    return ":".join([".frozen"] + [os.path.join(ROOT, p) for p in ("firmware", "simulation", "boards", ".deps/lib")])
+    return ":".join([".frozen"] + firmware_dirs() + [os.path.join(ROOT, p) for p in ("simulation", "boards", ".deps/lib")])
 
 
 def env():

@@ -11,12 +11,12 @@ assumed: the hub's own ADC). stdout: one JSON object per
 measurement window, {"t": s, "channels": {"L1": {"irms": A, "status": "ok"}}}.
 With --voltage NAME, channel NAME is a voltage reference (KV volts per
 count): it reads {"vrms": V, "status": ...}, and every current channel also
-gets "p_w" (real power with it, import positive) and "pf" (firmware/power.py),
+gets "p_w" (real power with it, import positive) and "pf" (firmware/measure/power.py),
 the round-robin skew between its sample and the voltage's corrected unless
 the capture is simultaneous (one instant a frame: a scope, another meter).
 A malformed file exits with status 2 and a one-line error naming the line.
 This program only checks and converts the file; the measuring is done by
-firmware/capture.py running in MicroPython.
+firmware/measure/capture.py running in MicroPython.
 """
 
 import argparse

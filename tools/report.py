@@ -165,7 +165,7 @@ def firmware_facts(cfg, nonev):
 
 
 def read_demand(path, phases):
-    """The firmware's demand log (firmware/demand.py csv, tools/demand.py):
+    """The firmware's demand log (firmware/records/demand.py csv, tools/demand.py):
     [(end, [mean per phase], [max per phase])]; None (an empty cell) where the
     interval had no healthy reading of that phase."""
     want = ["end"] + [p + s for p in phases for s in ("_mean", "_max")]

@@ -5,9 +5,16 @@
 # A board's manifest includes this one and adds its sampler. Nothing of simulation/
 # (the simulated site, its hardware, capture playback) is named here: a test
 # (host_tests/test_deploy.py) proves no simulation class reaches a board image.
-for name in ("ads7828", "alloc", "backoff", "capture", "claims", "commands", "config", "control", "ct",
-             "demand", "draws", "grid", "hal", "health", "heap", "hub", "main", "mqttlink", "ntp",
-             "outputs", "pca9685", "pilot", "power", "readback", "ring", "services", "sessions",
-             "store", "surplus", "telemetry"):
-    module(name + ".py", base_path="$(FIRMWARE)")
+# The source sits in firmware/ by role (tools/mpenv.py LAYERS, docs/layout.md);
+# on the board every module is flat at the top, under its own name.
+for folder, names in (
+        ("measure", ("ct", "power", "health", "capture")),
+        ("control", ("alloc", "claims", "config", "control", "draws", "grid", "surplus")),
+        ("outputs", ("pilot", "readback", "outputs", "pca9685", "ads7828")),
+        ("records", ("ring", "store", "sessions", "demand")),
+        ("network", ("mqttlink", "telemetry", "commands", "ntp", "backoff")),
+        ("board", ("hal", "heap")),
+        ("app", ("hub", "services", "main"))):
+    for name in names:
+        module(name + ".py", base_path="$(FIRMWARE)/" + folder)
 require("umqtt.simple")     # micropython-lib, from its PyPI sdist (.deps/lib, make setup)

@@ -1,4 +1,4 @@
-"""Solar surplus (firmware/surplus.py): a surplus charger starts after a minute
+"""Solar surplus (firmware/control/surplus.py): a surplus charger starts after a minute
 of surplus, follows it, pauses after a minute of import, never chatters, and
 takes nothing when the direction is unknown."""
 import random

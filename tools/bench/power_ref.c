@@ -1,4 +1,4 @@
-/* C reference of firmware/power.py products(): the same sums on the same buffer.
+/* C reference of firmware/measure/power.py products(): the same sums on the same buffer.
  *
  *   gcc -O2 -o power_ref power_ref.c && ./power_ref burst.u16 NCH SHIFT CI CV SKEW BIAS0 [BIAS1 ...]
  *

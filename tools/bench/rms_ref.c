@@ -1,4 +1,4 @@
-/* C reference of firmware/ct.py accumulate(): the same sums on the same buffer.
+/* C reference of firmware/measure/ct.py accumulate(): the same sums on the same buffer.
  *
  *   gcc -O2 -o rms_ref rms_ref.c && ./rms_ref burst.u16 NCH SHIFT BIAS0 [BIAS1 ...]
  *

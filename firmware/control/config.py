@@ -247,7 +247,7 @@ def _limits(v, n, where, none_ok=False):
 
 
 def validate_grid(g, nph):
-    """The limits from outside (firmware/grid.py): all lower the site limit."""
+    """The limits from outside (firmware/control/grid.py): all lower the site limit."""
     import grid
     _keys(g, GRID_KEYS, "grid")
     if not isinstance(g.get("topic", False), bool):

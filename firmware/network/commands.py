@@ -16,7 +16,7 @@ Pure logic. A command is a JSON object {"cmd": NAME, "id": optional echo, ...}:
     {"cmd": "sessions", "since": 0}             the charging sessions after that number (20 at most)
     {"cmd": "forget_sessions"}                  erase the session log
     {"cmd": "grid_limit", "limit": 40, "for_s": 900}   a lower site limit (A, or one per
-                                                phase) for that long (firmware/grid.py)
+                                                phase) for that long (firmware/control/grid.py)
     {"cmd": "profile", "date": "2026-06-02", "hourly": [24 x A or null]}
                                                 a day-ahead limit profile for that local date
 
