@@ -323,6 +323,23 @@ def test_deploy_to_virtual_board_then_keep_or_replace_config(tmp_path, vboard, b
     assert build.HOLD_FILE not in os.listdir(fs)
 
 
+@pytest.mark.parametrize("change, said", [
+    ({"site": dict(SITE["site"], phases=["L1", "L2", "L9"])}, "'L9' is no CT of board sim"),
+    ({"chargers": [{"id": "b%d" % i} for i in range(31)]}, "31 chargers but 30 pilot outputs on board sim"),
+    ({"chargers": [{"id": "sun", "surplus": True}]}, "surplus needs a voltage reference (board vt) on L1"),
+])
+def test_deploy_refuses_what_the_hubs_plan_refuses(tmp_path, change, said):
+    # issue 23: deploy checked the phases alone; it runs the hub's own plan
+    # (firmware/app/plan.py) now, so a config the board would refuse at boot
+    # is refused before anything is copied
+    good = write_json(tmp_path / "good.json", SITE)
+    deploy.check_config("sim", str(good), "site")
+    bad = write_json(tmp_path / "bad.json", dict(SITE, **change))
+    with pytest.raises(deploy.DeployError) as e:
+        deploy.check_config("sim", str(bad), "site")
+    assert said in str(e.value), e.value
+
+
 def test_logs_follow_the_console_without_writing(tmp_path):
     prog = tmp_path / "tick.py"
     prog.write_text("import time\nwhile 1:\n    print('tick')\n    time.sleep(0.1)\n")

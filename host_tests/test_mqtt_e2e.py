@@ -62,6 +62,22 @@ class LiveHub:
     def last(self):
         return self.records[-1] if self.records else None
 
+    def after(self, sim_s, timeout=60):
+        """The first record sim_s simulated seconds after the last one now: the
+        hub's own clock, so a check means the same at any speed or load."""
+        end = time.monotonic() + timeout
+        while not self.records and time.monotonic() < end:
+            time.sleep(0.02)
+        t = self.records[-1]["t"] + sim_s
+        while time.monotonic() < end:
+            for r in reversed(self.records):
+                if r["t"] < t:
+                    break
+                if r["t"] - t < 1e-9 + PERIOD_S:
+                    return r
+            time.sleep(0.02)
+        raise AssertionError("the hub did not reach t + %s s within %s s" % (sim_s, timeout))
+
 
 class Listener:
     """A CPython client (paho-mqtt) that records everything under a topic filter."""
@@ -155,12 +171,11 @@ def offers(rec):
 
 
 def test_each_command_over_mqtt(tmp_path, broker):
-    hub = LiveHub(tmp_path, broker, duration=90)
+    hub = LiveHub(tmp_path, broker, duration=90, speed=4)   # the hub's clock 4x: checks on it (hub.after)
     lis = Listener(broker, "almhub/t1/cmd/result", "almhub/t1/status")
     try:
         lis.wait_for("almhub/t1/status", lambda p: p == b"online")
-        time.sleep(18)   # hold-off, then the ramp up
-        assert sum(offers(hub.last()).values()) >= 30
+        assert sum(offers(hub.after(16)).values()) >= 30     # hold-off, then the ramp up
 
         def cmd(payload, want_ok=True):
             rid = random.randrange(1 << 30)
@@ -173,26 +188,22 @@ def test_each_command_over_mqtt(tmp_path, broker):
         cmd({"cmd": "set_limit", "limit": 60}, want_ok=False)       # above the hard limit
         assert "configured limit" in cmd({"cmd": "set_limit", "limit": 41}, want_ok=False)["error"]
         cmd({"cmd": "set_limit", "limit": 25})
-        time.sleep(1.5)
-        assert sum(offers(hub.last()).values()) <= 25 - 2 - 5      # cut at once
+        assert sum(offers(hub.after(2 * PERIOD_S)).values()) <= 25 - 2 - 5      # cut at once
         cmd({"cmd": "pause", "charger": "bay1"})
-        time.sleep(1.5)
-        rec = hub.last()
+        rec = hub.after(2 * PERIOD_S)
         assert rec["chargers"]["bay1"]["offered"] == 0 and rec["chargers"]["bay1"]["duty"] == 100.0  # +12 V first
-        time.sleep(6)
-        rec = hub.last()
+        rec = hub.after(6)
         assert rec["chargers"]["bay1"]["offered"] == 0 and rec["chargers"]["bay1"]["duty"] == 0.0  # then state F
         cmd({"cmd": "resume", "charger": "bay1"})
         cmd({"cmd": "set_max", "charger": "bay2", "max": 8})
         cmd({"cmd": "set_max", "charger": "bay2", "max": 40}, want_ok=False)
         cmd({"cmd": "priority", "charger": "bay3", "priority": 2})
         cmd({"cmd": "set_margin", "margin": 3})
-        time.sleep(8)
-        assert hub.last()["chargers"]["bay2"]["offered"] <= 8
+        assert hub.after(8)["chargers"]["bay2"]["offered"] <= 8
         status = cmd({"cmd": "status"})
         assert status["status"]["chargers"]["bay2"]["a"] <= 8 and status["status"]["margin"] == 3
         cap = cmd({"cmd": "capture"})
-        time.sleep(1.5)
+        hub.after(3 * PERIOD_S)
         assert os.path.exists(cap["file"])
         r = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "replay.py"), cap["file"], "--rate", "4000",
                             "--amps-per-count", "0.01107"], capture_output=True, text=True)
@@ -282,7 +293,11 @@ def test_fuzz_thousands_of_hostile_commands(tmp_path, broker):
 
 
 def test_broker_down_slow_and_paused_control_keeps_time(tmp_path, broker):
-    outage_s, pause_s = 120, 30
+    # 40 s down takes the reconnect spacing to its 30 s cap (1+2+4+8+16 s);
+    # 12 s half-open is several keepalive-less reads timing out. Real time:
+    # this is the transport and the one jitter check (issue 23 cut it from
+    # 185 s; the meaning of commands and limits is checked on scaled clocks)
+    outage_s, pause_s = 40, 12
     hub = LiveHub(tmp_path, broker, duration=10 + outage_s + 10 + pause_s + 25)
     lis = Listener(broker, "almhub/t1/telemetry", "almhub/t1/status")
     try:
@@ -310,9 +325,15 @@ def test_broker_down_slow_and_paused_control_keeps_time(tmp_path, broker):
         walls = [r["wall_ms"] for r in hub.records]
         periods = [b - a for a, b in zip(walls, walls[1:])]
         worst = max(abs(p - PERIOD_S * 1000) for p in periods)
+        mean = sum(periods) / len(periods)
         print("control periods: %d, mean %.1f ms, worst deviation %d ms (%.1f %%)"
-              % (len(periods), sum(periods) / len(periods), worst, 100 * worst / (PERIOD_S * 1000)))
-        assert worst < 0.10 * PERIOD_S * 1000, worst
+              % (len(periods), mean, worst, 100 * worst / (PERIOD_S * 1000)))
+        # the loop keeps its time: no drift, and no period held by the link. A
+        # call that waited on the broker would hold a period for its socket
+        # timeouts (150 ms each, several a reconnect) or for ever; a loaded
+        # 2-core machine's scheduling stays well under 200 ms
+        assert abs(mean - PERIOD_S * 1000) < 0.02 * PERIOD_S * 1000, mean
+        assert worst < 200, worst
         ups = [r["mqtt"]["up"] for r in hub.records]
         assert False in ups and ups[-1], "the link went down and came back"
         assert hub.records[-1]["mqtt"]["connects"] >= 3

@@ -168,15 +168,13 @@ def ensure_build(board, out):
 
 
 def check_config(board, path, kind):
-    """Refuse a configuration the hub would refuse at boot (firmware's own checks)."""
+    """Refuse a configuration the hub would refuse at boot: the firmware's own
+    checks (config.validate, and app/plan.py's board against the config)."""
     if kind == "site":
-        script = ("import json, config, hal\n"
+        script = ("import json, config, hal, plan\n"
                   "cfg = config.validate(json.load(open(%r)))\n"
-                  "names = [c['name'] for c in hal.load_board(%r)['ct']]\n"
-                  "for p in cfg['site']['phases']:\n"
-                  "    if p not in names:\n"
-                  "        raise ValueError('site.phases: %%r is no CT of board %s (%%s)'"
-                  " %% (p, ', '.join(names)))\n" % (path, board, board))
+                  "board = hal.load_board(%r)\n"
+                  "plan.Plan(board, cfg, hal.pilot_count(board))\n" % (path, board))
     else:
         script = "import json, config\nconfig.validate_mqtt(json.load(open(%r)))\n" % path
     r = mpenv.run(["-c", script], capture_output=True, text=True, timeout=60)

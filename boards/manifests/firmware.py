@@ -12,9 +12,9 @@ for folder, names in (
         ("control", ("alloc", "claims", "config", "control", "draws", "grid", "surplus")),
         ("outputs", ("pilot", "readback", "outputs", "pca9685", "ads7828")),
         ("records", ("ring", "store", "sessions", "demand")),
-        ("network", ("mqttlink", "telemetry", "commands", "ntp", "backoff")),
+        ("network", ("mqttlink", "telemetry", "commands", "ntp", "wallclock", "backoff")),
         ("board", ("hal", "heap")),
-        ("app", ("hub", "services", "main"))):
+        ("app", ("hub", "plan", "services", "metering", "main"))):
     for name in names:
         module(name + ".py", base_path="$(FIRMWARE)/" + folder)
 require("umqtt.simple")     # micropython-lib, from its PyPI sdist (.deps/lib, make setup)

@@ -11,12 +11,10 @@ every pilot safe before anything else, in __init__ and in main).
 
 import gc
 
-import config
 import ct
 import control
 import demand
 import grid
-import hal
 import health
 import pilot
 
@@ -31,37 +29,6 @@ def safe_all(pilots):
             p.set_permille(pilot.PAUSED_PERMILLE)
         except OSError:
             pass    # an expander bank that is down: its /OE holds it off (the loop retries)
-
-
-def _pair(spec, lines, c, vt, leads):
-    """Append to spec the pair (CT channel, VT channel, scale, lead, lag) that
-    meters CT channel c carrying a current across `lines`; its index, or None
-    where no VT serves them (three lines, or two lines from two VTs: the
-    kernel takes one voltage channel; such a charger's energy is estimated).
-    Across two lines the voltage is V_a - V_b, a phasor of the VT's: twice
-    it across split-phase legs, sqrt(3) of it leading by 30 degrees for
-    L1-L2 of a three-phase site."""
-    import math
-    for name in lines:
-        if name not in vt:
-            return None
-    cv = vt[lines[0]][0]
-    if len(lines) > 2 or any(vt[name][0] != cv for name in lines):
-        return None
-    re = im = 0.0
-    for j, name in enumerate(lines):
-        t = math.radians(vt[name][1])
-        sign = 1 if j == 0 else -1
-        re += sign * math.cos(t)
-        im -= sign * math.sin(t)
-    scale = math.sqrt(re * re + im * im)
-    if scale < 0.5:
-        return None
-    lag = round(-math.degrees(math.atan2(im, re))) % 360
-    if lag in (0, 180):              # in phase or opposite: a sign, no delay
-        scale, lag = (scale if lag == 0 else -scale), 0
-    spec.append((c, cv, scale, leads[c] - leads[cv], lag))
-    return len(spec) - 1
 
 
 def _kind(duty):
@@ -134,16 +101,16 @@ class Hub:
         self.readback = readback
         self.wdt = wdt
         site = cfg["site"]
-        self.ct_names = names = [ch["name"] for ch in board["ct"]]
-        self.phase_ch = []
-        for p in site["phases"]:
-            if p not in names:
-                raise ValueError("site phase %r has no CT on board %s" % (p, board["name"]))
-            self.phase_ch.append(names.index(p))
-        if len(cfg.get("chargers", ())) > len(pilots):
-            raise ValueError("%d chargers but %d pilot outputs" % (len(cfg["chargers"]), len(pilots)))
+        # the board against the config (app/plan.py, which deploy runs too);
+        # config, hal and plan are boot-only: imported where used, and main
+        # unloads them once the hub stands (heap.unload)
+        import plan
+        wiring = plan.Plan(board, cfg, len(pilots))
+        self.ct_names = wiring.ct_names
+        self.phase_ch = wiring.phase_ch
         ctl = cfg.get("control", {})
         self.period_ms = period = ctl.get("period_ms", control.DEFAULTS["period_ms"])
+        import hal
         cal = hal.calibration(board)
         trim = getattr(adc, "trim", None)   # a sampler's own gain correction (ESP32 eFuse)
         if trim:
@@ -153,12 +120,8 @@ class Hub:
         # the period against this board (config.py bounds it for every board):
         # it must hold a burst, and the watchdog is fed once a period
         burst_ms = self.meter.frames * 1000 // adc.rate_hz
-        wd = board.get("watchdog_ms")
         if period < burst_ms + 20:
             raise ValueError("control.period_ms: %d ms cannot hold this board's %d ms burst" % (period, burst_ms))
-        if wd and 2 * period > wd:
-            raise ValueError("control.period_ms: %d ms, but the watchdog (%d ms) is fed once a period: at most %d"
-                             % (period, wd, wd // 2))
         # Boot in stages with a collection between them: a stage's garbage
         # (comprehensions' temporaries, `[x] * n`'s one-item list) is freed
         # before the next stage's lasting objects are placed, so they fill its
@@ -170,45 +133,34 @@ class Hub:
         self.ctl = control.Controller(site, cfg.get("chargers", []), ctl, ticks_diff)
         gc.collect()
         self.ids = [ch["id"] for ch in cfg.get("chargers", [])]
+        import config   # boot-only: main unloads it once the hub stands (heap.unload)
+        # volts per amp of each charger's connection (line to neutral, split-phase
+        # 240 V, 208 V line to line, three-phase): its energy (app/metering.py)
+        self.charger_v = [config.charger_volts(site, len(c.phases)) for c in self.ctl.site.chargers]
         self.writer = PilotWriter(pilots, self.ids, self.event)
-        # a CT named after a charger measures that charger's own feed
-        self.charger_ch = [names.index(i) if i in names else None for i in self.ids]
+        self.charger_ch = wiring.charger_ch
         self.metered = any(c is not None for c in self.charger_ch)
         self.draws = None       # per charger: its own CT's amps (healthy) or None; None without any
-        # Real power where a voltage reference (board "vt") serves a CT's line:
-        # every site phase, and every charger with its own CT on one line (or
-        # across both legs of a split-phase VT). pw_phase[p], pw_charger[i]:
-        # the pair's index in self.power, or None.
-        vt, leads = hal.vt_lines(board), [ch.get("lead_deg", 0.0) for ch in hal.inputs(board)]
-        spec = []
-        self.pw_phase = [_pair(spec, [name], self.phase_ch[p], vt, leads)
-                         for p, name in enumerate(site["phases"])]
-        self.pw_charger = [None if c is None else _pair(spec, ch.get("phases", site["phases"][:1]), c, vt, leads)
-                           for ch, c in zip(cfg.get("chargers", []), self.charger_ch)]
+        # real power: pw_phase[p], pw_charger[i] index the pairs in self.power, or None
+        self.pw_phase, self.pw_charger = wiring.pw_phase, wiring.pw_charger
         # the lines' currents with their direction, for the draw tracker (control.py)
         self.vt_lines = any(k is not None for k in self.pw_phase)
         self.signed_a = [0.0] * len(site["phases"])
         self.power = None
         gc.collect()
-        if spec:
+        if wiring.spec:
             import power    # only where a VT is wired: the module stays out of RAM otherwise
-            self.power = power.Pairs(self.meter, spec, board["mains_hz"])
+            self.power = power.Pairs(self.meter, wiring.spec, board["mains_hz"])
         # solar surplus: chargers that charge only from export, which a voltage
         # reference on each of their lines tells from import
         modes = [ch.get("surplus", False) for ch in cfg.get("chargers", [])]
         self.surplus = None
         if True in modes:
-            for i, ch in enumerate(self.ctl.site.chargers):
-                for p in ch.phases if modes[i] else ():
-                    if self.pw_phase[p] is None:
-                        raise ValueError("charger %r: surplus needs a voltage reference (board vt) on %s"
-                                         % (ch.id, site["phases"][p]))
             import surplus    # only where configured: the module stays out of RAM otherwise
             self.surplus = surplus.Surplus(self.ctl, modes, ticks_diff)
             self.export_a = [None] * len(site["phases"])   # type: list
             self.volts = config.voltage(site)     # line to neutral
-        self.vt_ch = [len(names) + j for j in range(len(board.get("vt", ())))]
-        self.vt_names = [v["name"] for v in board.get("vt", ())]
+        self.vt_ch, self.vt_names = wiring.vt_ch, wiring.vt_names
         # how each charger's energy is known: metered (its own CT and a voltage
         # reference: real power), its own CT alone or the pilot's read-back
         # (offer while in C or D) at the nominal voltage (estimates), or not

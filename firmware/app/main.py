@@ -32,8 +32,6 @@ import json
 import sys
 import time
 
-import config
-import hal
 import hub
 import outputs
 import store
@@ -83,6 +81,7 @@ class Boot:
     @staticmethod
     def _mqtt(mqtt_path):
         mq = store.load_json(mqtt_path, None)
+        import config
         try:
             if mq is not None:
                 config.validate_mqtt(mq)
@@ -94,6 +93,8 @@ class Boot:
     def _start(self):
         """Config, sampler, read-back, hub and services; the safe state if any is bad."""
         cfg_path = self.cfg_path
+        import config
+        import hal
         try:
             with open(cfg_path) as f:
                 cfg = config.validate(json.load(f))
@@ -116,10 +117,11 @@ class Boot:
                                time.ticks_diff, readback=self.readback, wdt=self.wdt,
                                contact=hal.make_contact(self.board, self.machine, cfg))
             self.period_ms = self.hub.period_ms
-            gc.collect()
+            import heap
+            del config, hal
+            heap.unload(heap.BOOT_ONLY)     # what only boot needs leaves RAM before the services
             import services
             self.services = services.Services(self.hub, cfg, time)
-            import heap
             free, largest = heap.measure()
             print("almhub: heap %d KB free, largest block %d KB" % (free // 1024, largest // 1024))
             self.services.heap = (free, largest)

@@ -2,6 +2,7 @@
 
     free, largest = heap.measure()          # bytes, after a collection
     reason = heap.check(cfg, free, largest) # None, or why this config cannot run here
+    heap.unload(heap.BOOT_ONLY)             # after boot: the modules only boot needs
 
 Pure logic apart from measure(). An ESP32 without PSRAM leaves ~110 KB of
 heap once Wi-Fi is up; a config that needs more than is left after boot
@@ -14,12 +15,30 @@ and for TLS the handshake's buffers with one contiguous block for its record.
 """
 
 import gc
+import sys
 
 BASE = 12 * 1024          # a period, events, commands, the demand log
 PER_CHARGER = 400         # its share of telemetry and discovery messages
 MQTT = 8 * 1024           # the client, its socket and a connect
 TLS = 32 * 1024           # a TLS handshake on top (mbedtls buffers)
 TLS_BLOCK = 16 * 1024     # ... of which one block: a TLS record
+
+
+# Needed only to boot: validating the config (config: 6.1 KiB of RAM on 32
+# bits, its checks and tables), the board's wiring (hal, plan). The modules
+# that use them import them inside the function that runs at boot, so once
+# sys.modules lets go they are freed (tools/bench.py heap: the smallest heap
+# with the code in ROMFS, 32 bits, fell by this much; docs/memory.md).
+BOOT_ONLY = ("config", "hal", "plan")
+
+
+def unload(names):
+    """Drop boot-only modules from sys.modules and collect: a module nothing
+    else holds is freed (imported again, from flash, if anything asks)."""
+    for name in names:
+        if name in sys.modules:
+            del sys.modules[name]
+    gc.collect()
 
 
 def measure():

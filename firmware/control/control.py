@@ -59,7 +59,6 @@ must not look as if it changed a moment ago.
 
 import alloc
 import claims
-import config
 import draws as draws_mod
 
 DEFAULTS = {
@@ -98,6 +97,7 @@ class Controller:
         self.eff_a = list(limit_a)
         # None: the default, half of what limit - margin leaves, as they are now
         self.fallback_cfg = _per_phase(s["fallback"], nph) if "fallback" in s else None
+        import config   # boot-only (main unloads it): not a global of this module
         circuits = [(ci["id"], ci.get("parent") or alloc.ROOT, ci["limit"])
                     for ci in config.circuits_in_order(s.get("circuits", ()))]
         chargers = []

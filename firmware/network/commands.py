@@ -162,13 +162,29 @@ def _per_phase(v, nph):
     return list(vals)
 
 
-def grid_limit(cmd, nph):
-    """The checked limits of a grid_limit (per phase) and its for_s."""
-    import grid
-    vals = _per_phase(cmd["limit"], nph)
+def _amps(v, nph):
+    """A limit from outside, checked: 0..10000 A, one for every phase or one per phase."""
+    vals = _per_phase(v, nph)
     for x in vals:
         if not 0 <= x <= 10000:
             raise Refused("limit: %r A is outside 0..10000 A" % (x,))
+    return vals
+
+
+def hourly(v, nph):
+    """A profile's day: 24 limits, one an hour from local midnight (null: none).
+    Here rather than config.py's validate_hourly, which boot unloads."""
+    if not isinstance(v, list) or len(v) != 24:
+        raise Refused("hourly: 24 limits, one an hour (null: none)")
+    for h in v:
+        if h is not None:
+            _amps(h, nph)
+
+
+def grid_limit(cmd, nph):
+    """The checked limits of a grid_limit (per phase) and its for_s."""
+    import grid
+    vals = _amps(cmd["limit"], nph)
     s = number(cmd["for_s"], "for_s")
     if not 1 <= s <= grid.MAX_FOR_S:
         raise Refused("for_s: %r is outside 1..%d s" % (s, grid.MAX_FOR_S))
@@ -196,13 +212,12 @@ def apply(cmd, ctl, hard, overrides, grd=None, now=0):
         vals, s = grid_limit(cmd, len(hard.limit))
         grd.signal(vals, s, now, False)
     elif name == "profile":
-        import config
         import grid
         try:
             day = grid.parse_date(cmd["date"])
-            config.validate_hourly(cmd["hourly"], len(hard.limit), "hourly")
         except ValueError as e:
             raise Refused(str(e))
+        hourly(cmd["hourly"], len(hard.limit))
         try:
             grd.profile(day, cmd["hourly"])
         except ValueError as e:

@@ -184,13 +184,21 @@ class Link:
         self.retry_at = self.clock.ticks_add(now, backoff.delay_ms(self.attempt, now))
         self.attempt += 1
 
+    def post(self, kind, payload, retain=False, qos=0):
+        """Queue payload on almhub/<id>/<kind>: sent by the next service()
+        the broker is up for (kept within `keep`'s bound while it is away)."""
+        self.outbox.append((telemetry.topic(self.hub_id, kind), payload, retain, qos))
+
+    def keep(self, n):
+        """Only the latest n queued messages are kept (the broker is away)."""
+        del self.outbox[:-n]     # a slice deletion keeps the room
+
     def _msg(self, topic, msg):
         self.received += 1
         if self.grid_topic is not None and topic == self.grid_topic:
             self.on_grid(msg)
             return
-        reply = self.on_cmd(msg)
-        self.outbox.append((telemetry.topic(self.hub_id, "cmd/result"), json.dumps(reply), False))
+        self.post("cmd/result", json.dumps(self.on_cmd(msg)))
 
     # -- each period --------------------------------------------------------
     def service(self, now, telemetry_fn, discovery_fn):
@@ -217,9 +225,9 @@ class Link:
             sent = 0
             try:
                 while sent < len(self.outbox):
-                    item = self.outbox[sent]   # (topic, payload, retain[, qos])
+                    item = self.outbox[sent]   # (topic, payload, retain, qos): post()
                     sent += 1                  # one that fails is not sent again
-                    self.client.publish(item[0], item[1], item[2], item[3] if len(item) > 3 else 0)
+                    self.client.publish(item[0], item[1], item[2], item[3])
             finally:
                 if sent:
                     del self.outbox[:sent]     # a slice deletion keeps the room; pop(0) gives it back

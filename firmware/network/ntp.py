@@ -108,3 +108,4 @@ class Ntp:
                 pass
         self.sock = None
         self.next_at = self.clock.ticks_add(now, after_ms)
+

@@ -84,6 +84,28 @@ def test_refusals_change_nothing():
     eq(ov, {})
 
 
+def test_a_profile_is_checked_whole_before_it_is_kept():
+    # the profile command checked its hours with config.validate_hourly; boot
+    # unloads config now, so commands checks them itself (same bounds)
+    import grid
+    ctl, hard, ov = setup()
+    grd = grid.Grid(dict(CFG, grid={"schedule": {"utc_offset_min": 0}}), lambda a, b: a - b)
+    grd.wall_s = lambda: 0
+    day = "2026-06-01"
+    for hours, why in (([10] * 23, "24 limits"), ("x", "24 limits"), ([10] * 23 + [10001], "outside 0..10000"),
+                       ([10] * 23 + [[1, 2]], "one number per phase"), ([10] * 23 + ["9"], "number"),
+                       ([10] * 23 + [-1], "outside")):
+        reply, cmd = commands.handle(json.dumps({"cmd": "profile", "date": day, "hourly": hours}), ctl, hard, ov, grd)
+        eq(reply["ok"], False, hours)
+        ok(why in reply["error"], "%r: %r" % (hours, reply["error"]))
+        eq(grd.profiles, {})
+        eq(ov, {})
+    reply, cmd = commands.handle(json.dumps({"cmd": "profile", "date": day, "hourly": [None] * 23 + [[30, 20, 10]]}),
+                                 ctl, hard, ov, grd)
+    eq(reply["ok"], True, reply)
+    eq(list(grd.profiles.values()), [[None] * 23 + [[30, 20, 10]]])
+
+
 def test_json_whitespace_is_still_accepted():
     ctl, hard, ov = setup()
     reply, cmd = commands.handle(b'\t{"cmd": "set_limit",\r\n "limit": 30}\n ', ctl, hard, ov)

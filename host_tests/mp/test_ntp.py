@@ -143,8 +143,8 @@ def test_sessions_and_telemetry_take_the_wall_clock_once_ntp_answers():
         pass
     sv = services.Services(sim.hub, cfg, clock, d + "state.json", d + "energy.json", capture_dir=d)
     srv, port = bound_server()
-    sv.ntp, _ = make(port)
-    sv.ntp.clock = clock
+    sv.clock_of.ntp, _ = make(port)    # the wall clock's NTP, on the test's server
+    sv.clock_of.ntp.clock = clock
     eq(json.loads(bytes(sv.telemetry()[1]))["clock"], "unset")
     closed = []
     for now in range(0, 120000, 500):

@@ -140,7 +140,7 @@ def test_a_lost_vt_says_so_and_counts_nothing():
     eq(sv.energy.wh["import_L2"], 0.0)
     near(sv.energy.value("ev"), VOLTS * 16 * 120 / 3600, 0.02 * VOLTS * 16 * 120 / 3600)
     doc = json.loads(bytes(sv.telemetry()[1]))
-    eq(doc, json.loads(telemetry.state(sv.hub_id, h, sv.energy, sv.up_ms // 1000, None,
+    eq(doc, json.loads(telemetry.state(sv.hub_id, h, sv.energy, sv.metering.up_ms // 1000, None,
                                        sv.clock_source())[1]))   # both writers agree
     near(doc["phases"]["L2"]["w"], -VOLTS * 10, 0.01 * VOLTS * 10)
     near(doc["v"]["V1"], VOLTS, 0.6)

@@ -158,7 +158,8 @@ def main():
     # boot as main.Boot._start does it: a collection before the hub, between
     # the hub and the services, and after them (its heap check measures)
     h = hub.Hub(board, cfg, adc, pilots, clock.ticks_diff, readback=rb)
-    gc.collect()
+    import heap
+    heap.unload(heap.BOOT_ONLY)      # as main does (hal stays: this program holds it)
     sv = services.Services(h, cfg, clock, state_dir + "state.json", state_dir + "energy.json",
                            capture_dir=state_dir)
     gc.collect()
@@ -206,7 +207,6 @@ def main():
         free = gc.mem_free()
         low = free if low is None or free < low else low
         t += period
-    import heap
     biggest = heap.measure()[1]     # the firmware's own probe (the boot check uses it)
     half, median = (t // period) // 2, 0
     while count and half >= hist[median] and median < 64:
