@@ -346,7 +346,39 @@ def utilisation():
     u.table(quick=QUICK)
 
 
-SECTIONS = [accuracy, rms, power, measure, control, utilisation, heap, fuzz]
+_HUBS_MP = """
+import json, random, hubsite
+random.seed(%d)
+out = []
+for case in range(%d):
+    k = 2 + case %% 3
+    rows, excuse, limit, demand = hubsite.run(random, k, 4, 240, readback=case %% 2 == 0)
+    worst, over, fill = hubsite.judge(rows, excuse, limit, demand)
+    out.append([k, worst, len(over), fill])
+print(json.dumps(out))
+"""
+
+
+def hubs():
+    """Several hubs on one site, each alone at its safe share (simulation/hubsite.py)."""
+    cases = 30 if QUICK else 120
+    r = mpenv.run(["-X", "heapsize=4M", "-c", _HUBS_MP % (24, cases)], capture_output=True, text=True,
+                  timeout=600)
+    if r.returncode:
+        sys.exit("bench: MicroPython failed:\n" + r.stdout + r.stderr)
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    print("Several hubs, alone at their safe shares (issue 24): %d generated sites of 2-4 hubs x 4 chargers,"
+          " one mains, random shares and house, cars 0-4.5 s to follow" % len(res))
+    print("  worst overload outside the excuses   %.1f A (%d periods over)   (goal 0)"
+          % (max(x[1] for x in res), sum(x[2] for x in res)))
+    for k in (2, 3, 4):
+        f = [x[3] for x in res if x[0] == k and x[3] is not None]
+        if f:
+            print("  %d hubs: the cars' part of what the house leaves   mean %.2f, least %.2f   (alone: about %.2f)"
+                  % (k, sum(f) / len(f), min(f), k / (2 * k - 1)))
+
+
+SECTIONS = [accuracy, rms, power, measure, control, utilisation, heap, fuzz, hubs]
 
 if __name__ == "__main__":
     if QUICK:

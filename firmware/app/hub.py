@@ -137,6 +137,11 @@ class Hub:
         # volts per amp of each charger's connection (line to neutral, split-phase
         # 240 V, 208 V line to line, three-phase): its energy (app/metering.py)
         self.charger_v = [config.charger_volts(site, len(c.phases)) for c in self.ctl.site.chargers]
+        # one of several hubs on the connection: its safe share of the room
+        # (config.share_of: 0 where its id is not in site.hubs: its cars wait)
+        me = (cfg.get("mqtt") or {}).get("hub_id", "hub")
+        self.ctl.claims.share = config.share_of(site, me)
+        unlisted = "hubs" in site and me not in site["hubs"]
         self.writer = PilotWriter(pilots, self.ids, self.event)
         self.charger_ch = wiring.charger_ch
         self.metered = any(c is not None for c in self.charger_ch)
@@ -187,6 +192,8 @@ class Hub:
         self.logged = 0     # events ever logged
         self.mode = None
         self.states = None
+        if unlisted:
+            self.event(0, "hub %s is not in site.hubs: share 0, its chargers wait" % me)
 
     def event(self, now, text):
         self.logged += 1

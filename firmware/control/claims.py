@@ -17,6 +17,8 @@ every outside limit).
     c.enabled[i]     False: paused by command (pause / resume)
     c.surplus_a[i]   solar surplus (surplus.Surplus): None, not in surplus mode;
                      0 paused; else the most the sun leaves it
+    c.share          this hub's part of the room where several hubs share the
+                     connection (config.share_of: 1.0 alone, 0.0 unlisted)
 
     c.limit(p)       the limit in force on phase p: the site's, or an outside one where lower
     c.source()       who sets the lowest: "site" or the grid's source name
@@ -39,6 +41,7 @@ class Claims:
         self.user_max = list(max_a)
         self.enabled = [True] * len(max_a)
         self.surplus_a = [None] * len(max_a)  # type: list
+        self.share = 1.0
 
     def take_outside(self, grid):
         """The limits from outside: a grid.Grid, read each period (never copied)."""

@@ -9,7 +9,8 @@ keeps the old configuration (or the safe state) when validate raises.
 """
 
 SITE_KEYS = ("phases", "voltage", "limit", "margin", "fallback", "circuits", "design_load", "demand_cap_a",
-             "pv")
+             "pv", "hubs", "shares")
+MAX_HUBS = 16       # hubs on one connection (30 chargers each)
 GRID_KEYS = ("topic", "failsafe_a", "failsafe_s", "contact_limit_a", "schedule")
 SCHEDULE_KEYS = ("utc_offset_min", "dst", "hourly", "windows")
 WINDOW_KEYS = ("days", "from", "to", "ev_max_a")
@@ -106,6 +107,7 @@ def validate_site(site):
         for i, (f, l) in enumerate(zip(fb, limit)):
             if f > l - margin:
                 raise ConfigError("site.fallback: %r A on %s exceeds limit - margin" % (f, phases[i]))
+    _hubs(site)
     circuits = site.get("circuits", [])
     if not isinstance(circuits, list):
         raise ConfigError("site.circuits: expected a list")
@@ -214,6 +216,46 @@ def max_evse(breaker_a):
         if breaker_a >= rating:
             allowed = n
     return allowed
+
+
+def _hubs(site):
+    """site.hubs: the ids of every hub on this connection (each hub's mqtt.hub_id);
+    site.shares: each one's safe share of the room, a fraction (default equal),
+    together at most 1, so that every hub at its share keeps the limit."""
+    if "hubs" not in site:
+        if "shares" in site:
+            raise ConfigError("site.shares: needs site.hubs (the hubs they belong to)")
+        return
+    hubs = site["hubs"]
+    if not isinstance(hubs, list) or not 1 <= len(hubs) <= MAX_HUBS:
+        raise ConfigError("site.hubs: expected a list of 1 to %d hub ids" % MAX_HUBS)
+    for i, h in enumerate(hubs):
+        _name(h, "site.hubs[%d]" % i)
+        if h in hubs[:i]:
+            raise ConfigError("site.hubs: hub %r is listed twice" % h)
+    shares = site.get("shares")
+    if shares is None:
+        return
+    if not isinstance(shares, dict) or sorted(shares) != sorted(hubs):
+        raise ConfigError("site.shares: one fraction for each hub of site.hubs")
+    total = 0
+    for h in hubs:
+        total += _num(shares[h], "site.shares.%s" % h, 0.01, 1)
+    if total > 1.0001:
+        raise ConfigError("site.shares: together %.3f; at most 1 (every hub at its share at once keeps the limit)"
+                          % total)
+
+
+def share_of(site, hub_id):
+    """The safe share of hub hub_id on a validated site: 1.0 for a site of one
+    hub (no site.hubs), 0.0 for a hub that is not listed (its cars wait)."""
+    hubs = site.get("hubs")
+    if hubs is None:
+        return 1.0
+    if hub_id not in hubs:
+        return 0.0
+    shares = site.get("shares")
+    return float(shares[hub_id]) if shares else 1.0 / len(hubs)
 
 
 def validate(cfg):

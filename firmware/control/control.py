@@ -126,6 +126,10 @@ class Controller:
         # drawing an offer this boot knows nothing of.
         self.hold_a = [ch.max_a for ch in chargers]
         self.hold_t = [None] * n
+        # the offer before a raise, for response_ms after it (rise_t): what a
+        # hub of several counts its car for until the mains can show the raise
+        self.pre_a = [0] * n
+        self.rise_t = [None] * n
         self.booted = False
         self.stuck_a = [0] * n         # an output that failed may still show this offer
         self.out_fault = [False] * n
@@ -172,7 +176,7 @@ class Controller:
 
     def _forget(self, now):
         """Drop timestamps before ticks_diff can no longer tell their age."""
-        for ts in (self.changed, self.hold_t, self.healthy_since):
+        for ts in (self.changed, self.hold_t, self.rise_t, self.healthy_since):
             for i in range(len(ts)):
                 if ts[i] is not None and not 0 <= self.ticks_diff(now, ts[i]) < _FORGET_MS:
                     ts[i] = None
@@ -189,7 +193,9 @@ class Controller:
         i = cl.imp(p)
         top = (i if i is not None and i < top else top) - cl.margin_a   # blind: no direction
         fb = self.fallback_cfg[p] if self.fallback_cfg is not None else top // 2
-        return max(0, min(fb, top))   # never more than limit - margin, as it is now
+        fb = max(0, min(fb, top))     # never more than limit - margin, as it is now
+        s = cl.share
+        return fb if s >= 1 else int(fb * s)    # a site of several hubs: this hub's part
 
     def committed(self, i, now):
         """The most charger i's EV may draw now: an EV takes response_ms to follow a cut."""
@@ -208,6 +214,10 @@ class Controller:
             held = self.hold_t[i] is not None and self._since(now, self.hold_t[i]) < self.cfg["response_ms"]
             self.hold_a[i] = max(o, self.hold_a[i]) if held else o
             self.hold_t[i] = now
+        else:          # a raise: the car may draw the old offer for response_ms more
+            rising = self.rise_t[i] is not None and self._since(now, self.rise_t[i]) < self.cfg["response_ms"]
+            self.pre_a[i] = min(o, self.pre_a[i]) if rising else o
+            self.rise_t[i] = now
         self.draws.offered(i, o, amps, now)
         self.offer[i] = amps
         self.changed[i] = now
@@ -281,6 +291,27 @@ class Controller:
             h = d.house[p]
             self.nonev[p] = h / 100 if h > 0 else 0.0
             self.hs[p] = h / 100          # signed where the step was given direction
+
+    def _others(self, p, now):
+        """Line p's load other than this hub's cars, counted high: the mains less
+        the least this hub's cars may draw (what it believes, but not a raise
+        the car has not had response_ms to follow). For a hub of several, whose
+        clamps see the other hubs' cars as load: believing its own raise drawn
+        before the mains shows it would count that room twice (issue 24)."""
+        own = 0.0
+        ws = self.site.wts
+        for i in range(self.n):
+            ls = self.site.chargers[i].phases
+            for j in range(len(ls)):
+                if ls[j] != p:
+                    continue
+                a = self.draws.took_ca[i] / 100
+                lo = self.offer[i]
+                if self.rise_t[i] is not None and self._since(now, self.rise_t[i]) < self.cfg["response_ms"]:
+                    lo = self.pre_a[i] if self.pre_a[i] < lo else lo
+                own += (a if a < lo else lo) * abs(ws[i][j])
+        x = self._m[p] / 100 - own
+        return x if x > 0 else 0.0
 
     def _use_a(self, i, now, draws):
         """What charger i counts for on its lines when another is raised: an own
@@ -412,6 +443,13 @@ class Controller:
                 i = cl.imp(p)
                 if i is not None and i - cl.margin_a - self.hs[p] < a:
                     a = i - cl.margin_a - self.hs[p]    # import: export is not load
+                if cl.share < 1:
+                    # one of several hubs on this connection, alone: the others'
+                    # cars are load to its clamps, counted high (_others), and it
+                    # takes its share of what is left, so that hubs that see the
+                    # same room at once take at most all of it together
+                    o = top - self._others(p, now)
+                    a = (a if a < o else o) * cl.share
                 base = self.avail[p] - self._credit[p]
                 if a < base or a > base + 1.0:
                     base = a

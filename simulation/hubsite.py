@@ -1,0 +1,91 @@
+"""Several hubs on one connection, silent to each other (issue 24): each hub's
+own Controller (firmware/control/control.py) at its safe share reads the same
+mains (house + every hub's cars); cars follow their offer after a delay.
+
+    rows, excuse, limit, demand = hubsite.run(rng, k, n, seconds, readback=True)
+    hubsite.judge(rows, excuse, limit, demand)  # (worst A over outside excuses, fill or None)
+
+Control logic only, as the controller runs on a board; the physics is this
+file's. The full simulator (simsite.py) runs one hub; this is the model the
+test (host_tests/mp/test_hubs.py) and `make bench` (hubs) share.
+"""
+
+import config
+import control
+
+PERIOD = 500
+EXCUSE_MS = PERIOD + 5000     # the house rose: one period + the EV's 5 s to cut
+
+
+class Car:
+    """Follows a new offer after `delay` ms (IEC 61851-1: at most 5 s), up to ev_max."""
+
+    def __init__(self, ev_max, delay):
+        self.ev_max, self.delay = ev_max, delay
+        self.draw, self.want, self.since = 0.0, 0, 0
+
+    def see(self, t, offer):
+        if offer != self.want:
+            self.want, self.since = offer, t
+        if t - self.since >= self.delay:
+            self.draw = float(min(self.want, self.ev_max))
+
+
+def run(rng, k, n, seconds, readback=True):
+    """k hubs of n chargers on one 1-phase site; the house steps at random
+    every 20 s or so, and holds for the last 90 s. rng: the random module
+    (seeded) or any object with random, randrange and choice. Returns (rows
+    [(t ms, total A, house A, room A)], the times of house rises, the
+    limit, what the cars could take together)."""
+    limit, margin = rng.choice((60, 100, 200)), 2
+    s = {"phases": ["L1"], "limit": limit, "margin": margin, "hubs": ["h%d" % j for j in range(k)]}
+    if rng.random() < 0.5:
+        w = [rng.random() + 0.2 for _ in range(k)]
+        s["shares"] = {"h%d" % j: int(1000 * w[j] / sum(w)) / 1000 for j in range(k)}
+    config.validate({"site": s})
+    hubs, cars = [], []
+    for j in range(k):
+        ctl = control.Controller(s, [{"id": "c%d" % i, "max": 32} for i in range(n)], {"holdoff_ms": 0})
+        ctl.claims.share = config.share_of(s, "h%d" % j)
+        hubs.append(ctl)
+        cars.append([Car(rng.choice((16, 32)), rng.randrange(0, 4501, 500)) if rng.random() < 0.8 else None
+                     for _ in range(n)])
+    house, rows, excuse = rng.randrange(0, limit // 2), [], []
+    t = 0
+    while t <= seconds * 1000:
+        if t % 20000 == 0 and t and t < (seconds - 90) * 1000 and rng.random() < 0.5:
+            new = rng.randrange(0, limit - margin)
+            if new > house:
+                excuse.append(t)
+            house = new
+        total = house + sum(c.draw for cs in cars for c in cs if c is not None)
+        for ctl, cs in zip(hubs, cars):
+            st = [("C" if ctl.offer[i] else "B") if c is not None else "A" for i, c in enumerate(cs)]
+            offers = ctl.step(t, [total], [True], st if readback else None)
+            for c, o in zip(cs, offers):
+                if c is not None:
+                    c.see(t, o)
+        rows.append((t, total, house, limit - margin - house))
+        t += PERIOD
+    demand = sum(c.ev_max for cs in cars for c in cs if c is not None)
+    return rows, excuse, limit, demand
+
+
+def judge(rows, excuse, limit, demand):
+    """(the worst amps over the limit outside the excuses, the rows over, and
+    the cars' part of what they could take in the last steady minute, or
+    None where the house left under 20 A or moved in it)."""
+    worst, over = 0.0, []
+    for r in rows:
+        t = r[0]
+        if any(0 <= t - e < EXCUSE_MS for e in excuse):
+            continue
+        if r[1] - limit > worst:
+            worst = r[1] - limit
+        if r[1] - limit > 0.5:
+            over.append(r)
+    last = [r for r in rows if r[0] >= rows[-1][0] - 60000]
+    fill = None
+    if len(set(r[2] for r in last)) == 1 and last[-1][3] > 20:
+        fill = (last[-1][1] - last[-1][2]) / min(last[-1][3], demand)
+    return worst, over, fill
