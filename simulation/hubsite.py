@@ -3,6 +3,7 @@ own Controller (firmware/control/control.py) at its safe share reads the same
 mains (house + every hub's cars); cars follow their offer after a delay.
 
     rows, excuse, limit, demand = hubsite.run(rng, k, n, seconds, readback=True)
+    rows, excuse, limit = hubsite.run3(rng, k, n, seconds)     # three phases, 1-3 lines a charger
     hubsite.judge(rows, excuse, limit, demand)  # (worst A over outside excuses, fill or None)
 
 Control logic only, as the controller runs on a board; the physics is this
@@ -89,3 +90,56 @@ def judge(rows, excuse, limit, demand):
     if len(set(r[2] for r in last)) == 1 and last[-1][3] > 20:
         fill = (last[-1][1] - last[-1][2]) / min(last[-1][3], demand)
     return worst, over, fill
+
+
+LINES = (["L1"], ["L2"], ["L3"], ["L1", "L2"], ["L2", "L3"], ["L1", "L3"], ["L1", "L2", "L3"])
+
+
+def run3(rng, k, n, seconds, readback=True):
+    """As run, on a three-phase site whose chargers take 1 line (to neutral),
+    2 (line to line) or 3; each line's current is the phasor sum of the cars
+    on it (the allocator's weights) plus its house. Returns (rows [(t ms,
+    the worst line's current less its limit, any house rise in the last
+    EXCUSE_MS)], the house rises, the limit)."""
+    limit, margin = rng.choice((60, 100, 200)), 2
+    s = {"phases": ["L1", "L2", "L3"], "limit": limit, "margin": margin, "hubs": ["h%d" % j for j in range(k)]}
+    config.validate({"site": s})
+    hubs, cars = [], []
+    for j in range(k):
+        chs = [{"id": "c%d" % i, "max": 32, "phases": rng.choice(LINES)} for i in range(n)]
+        ctl = control.Controller(s, chs, {"holdoff_ms": 0})
+        ctl.claims.share = config.share_of(s, "h%d" % j)
+        hubs.append(ctl)
+        cars.append([Car(rng.choice((16, 32)), rng.randrange(0, 4501, 500)) if rng.random() < 0.8 else None
+                     for _ in range(n)])
+    house = [rng.randrange(0, limit // 2) for _ in range(3)]
+    rows, excuse = [], []
+    t = 0
+    while t <= seconds * 1000:
+        if t % 20000 == 0 and t and rng.random() < 0.5:
+            p = rng.randrange(3)
+            new = rng.randrange(0, limit - margin)
+            if new > house[p]:
+                excuse.append(t)
+            house[p] = new
+        total = []
+        for p in range(3):
+            z = 0
+            for ctl, cs in zip(hubs, cars):
+                site = ctl.site
+                for i, c in enumerate(cs):
+                    if c is not None and c.draw:
+                        ls = site.chargers[i].phases
+                        for jj in range(len(ls)):
+                            if ls[jj] == p:
+                                z += c.draw * site.wts[i][jj]
+            total.append(house[p] + abs(z))
+        for ctl, cs in zip(hubs, cars):
+            st = [("C" if ctl.offer[i] else "B") if c is not None else "A" for i, c in enumerate(cs)]
+            offers = ctl.step(t, total, [True] * 3, st if readback else None)
+            for c, o in zip(cs, offers):
+                if c is not None:
+                    c.see(t, o)
+        rows.append((t, max(total) - limit))
+        t += PERIOD
+    return rows, excuse, limit

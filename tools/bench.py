@@ -355,18 +355,22 @@ for case in range(%d):
     rows, excuse, limit, demand = hubsite.run(random, k, 4, 240, readback=case %% 2 == 0)
     worst, over, fill = hubsite.judge(rows, excuse, limit, demand)
     out.append([k, worst, len(over), fill])
-print(json.dumps(out))
+three = []
+for case in range(%d):
+    rows, excuse, limit = hubsite.run3(random, 2 + case %% 3, 4, 240, readback=case %% 2 == 0)
+    three.append(max([0] + [o for t, o in rows if not any(0 <= t - e < hubsite.EXCUSE_MS for e in excuse)]))
+print(json.dumps([out, three]))
 """
 
 
 def hubs():
     """Several hubs on one site, each alone at its safe share (simulation/hubsite.py)."""
     cases = 30 if QUICK else 120
-    r = mpenv.run(["-X", "heapsize=4M", "-c", _HUBS_MP % (24, cases)], capture_output=True, text=True,
+    r = mpenv.run(["-X", "heapsize=4M", "-c", _HUBS_MP % (24, cases, cases // 2)], capture_output=True, text=True,
                   timeout=600)
     if r.returncode:
         sys.exit("bench: MicroPython failed:\n" + r.stdout + r.stderr)
-    res = json.loads(r.stdout.strip().splitlines()[-1])
+    res, three = json.loads(r.stdout.strip().splitlines()[-1])
     print("Several hubs, alone at their safe shares (issue 24): %d generated sites of 2-4 hubs x 4 chargers,"
           " one mains, random shares and house, cars 0-4.5 s to follow" % len(res))
     print("  worst overload outside the excuses   %.1f A (%d periods over)   (goal 0)"
@@ -376,6 +380,8 @@ def hubs():
         if f:
             print("  %d hubs: the cars' part of what the house leaves   mean %.2f, least %.2f   (alone: about %.2f)"
                   % (k, sum(f) / len(f), min(f), k / (2 * k - 1)))
+    print("  three phases, chargers on 1-3 lines (%d sites): worst line over its limit outside the excuses"
+          " %.1f A   (goal 0)" % (len(three), max(three)))
 
 
 SECTIONS = [accuracy, rms, power, measure, control, utilisation, heap, fuzz, hubs]

@@ -80,6 +80,18 @@ def test_silent_hubs_at_their_shares_keep_the_site_limit_and_fill_part_of_it():
     ok(min(fills) >= 0.3 and sum(fills) / len(fills) >= 0.5, "the cars' part: %r" % fills)
 
 
+def test_silent_hubs_on_three_phases_with_line_to_line_chargers_keep_every_line():
+    # chargers on 1, 2 (208 V line to line) or 3 lines, each line the phasor
+    # sum of its cars (the allocator's weights) and its own house
+    random.seed(3)
+    for case in range(12):
+        k = 2 + case % 3
+        rows, excuse, limit = hubsite.run3(random, k, 4, 240, readback=case % 2 == 0)
+        for t, over in rows:
+            if not any(0 <= t - e < hubsite.EXCUSE_MS for e in excuse):
+                ok(over <= 0.5, "case %d, %d hubs, t=%d ms: a line %.1f A over its %d A limit" % (case, k, t, over, limit))
+
+
 def test_the_hub_takes_its_share_by_its_mqtt_id_and_an_unlisted_one_none():
     import hal
     import hub
