@@ -628,3 +628,32 @@ def test_grid_limit_on_its_retained_topic_and_by_command_with_the_sender_going_s
         for r in hub.records:
             if t0 + 6 <= r["t"] <= t1:
                 assert r["phases"]["L1"]["actual"] <= r["limit"]["L1"] + 0.5 + 0.02 * r["limit"]["L1"], (src, r["t"])
+
+
+def test_hubs_of_one_site_hear_each_other_and_a_mismatch_takes_both_shares_to_0(tmp_path, broker):
+    # issue 24 item 5: each hub publishes its claim (retained, almhub/<id>/claim)
+    # and watches the others'; two hubs whose site sections differ cannot
+    # trust their shares to add up: both give theirs up (cars wait), and say why
+    site = {"id": "park", "phases": ["L1", "L2", "L3"], "limit": 40, "margin": 2, "fallback": 18,
+            "hubs": ["h1", "h2"]}
+    lis = Listener(broker, "almhub/+/event", "almhub/+/claim")
+    hubs = []
+    try:
+        for hub_id, s in (("h1", site), ("h2", dict(site, limit=39))):
+            d = tmp_path / hub_id
+            d.mkdir()
+            hubs.append(LiveHub(d, broker, 60, hub_id=hub_id, speed=4, extra={"site": s}))
+        for hub_id, other in (("h1", "h2"), ("h2", "h1")):
+            said = lis.wait_for("almhub/%s/event" % hub_id, lambda p: b"share 0" in p, timeout=30)
+            assert said == b"share 0, its chargers wait: hub %s has another site section" % other.encode(), said
+            claim, retained = lis.wait_for_msg("almhub/%s/claim" % hub_id)
+            c = json.loads(claim)
+            assert c["hub"] == hub_id and c["site_id"] == "park" and isinstance(c["boot"], int), c
+        # the shares are 0: no car is offered anything while the conflict stands
+        # (with the same site sections a car here is offered 8 A by then)
+        rec = hubs[0].after(20)
+        assert all(ch["offered"] == 0 for ch in rec["chargers"].values()), rec["chargers"]
+    finally:
+        lis.close()
+        for h in hubs:
+            h.kill()

@@ -39,7 +39,7 @@ def run(rng, k, n, seconds, readback=True):
     [(t ms, total A, house A, room A)], the times of house rises, the
     limit, what the cars could take together)."""
     limit, margin = rng.choice((60, 100, 200)), 2
-    s = {"phases": ["L1"], "limit": limit, "margin": margin, "hubs": ["h%d" % j for j in range(k)]}
+    s = {"id": "park", "phases": ["L1"], "limit": limit, "margin": margin, "hubs": ["h%d" % j for j in range(k)]}
     if rng.random() < 0.5:
         w = [rng.random() + 0.2 for _ in range(k)]
         s["shares"] = {"h%d" % j: int(1000 * w[j] / sum(w)) / 1000 for j in range(k)}
@@ -102,7 +102,7 @@ def run3(rng, k, n, seconds, readback=True):
     the worst line's current less its limit, any house rise in the last
     EXCUSE_MS)], the house rises, the limit)."""
     limit, margin = rng.choice((60, 100, 200)), 2
-    s = {"phases": ["L1", "L2", "L3"], "limit": limit, "margin": margin, "hubs": ["h%d" % j for j in range(k)]}
+    s = {"id": "park", "phases": ["L1", "L2", "L3"], "limit": limit, "margin": margin, "hubs": ["h%d" % j for j in range(k)]}
     config.validate({"site": s})
     hubs, cars = [], []
     for j in range(k):

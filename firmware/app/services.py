@@ -28,6 +28,7 @@ import telemetry
 import wallclock
 
 _OUTBOX_KEEP = 16   # while the broker is away, only the latest messages are kept
+_CLAIM_MS = 2000    # several hubs: this hub's claim, retained, this often (a lease is 10 s)
 
 
 class Services:
@@ -50,10 +51,20 @@ class Services:
         self.energy = self.metering.energy     # the counters (telemetry, tests)
         gc.collect()
         self.link = None
+        self.watch = None       # several hubs: the others' claims (control/peers.py)
+        site = cfg["site"]
+        if mq and "hubs" in site:
+            import os
+            import peers
+            self.watch = peers.Watch(self.hub_id, site, int.from_bytes(os.urandom(4), "big") >> 2,
+                                     clock.ticks_diff)
+            self.share = hub.ctl.claims.share     # its safe share (config.share_of), given back after a conflict
+            self.claim_at = None
         if mq:
             try:
                 self.link = mqttlink.Link(mq, self.hub_id, self.command, clock,
-                                          on_grid=self.grid_message if hub.grid.topic else None)
+                                          on_grid=self.grid_message if hub.grid.topic else None,
+                                          on_peer=self.peer_message if self.watch is not None else None)
             except (OSError, ValueError) as e:   # the CA file missing or no certificate: no MQTT,
                 print("almhub: mqtt: %s (no MQTT)" % e)    # control goes on
         gc.collect()
@@ -142,6 +153,29 @@ class Services:
         if why is not None:
             self.hub.event(now, why)
 
+    def peer_message(self, payload):
+        """A hub's claim on almhub/<hub>/claim (our own comes back too): a
+        conflict takes this hub's share to 0 at once (control/peers.py)."""
+        now = self.clock.ticks_ms()
+        try:
+            c = json.loads(payload)
+        except ValueError:
+            return
+        why = self.watch.heard(c, now, self.wall_s())
+        if why is not None:
+            self.hub.ctl.claims.share = 0.0
+            self.hub.event(now, "share 0, its chargers wait: %s" % why)
+
+    def _peers(self, now):
+        """Several hubs: the share back a lease after the last conflict; this hub's claim posted."""
+        w, cl = self.watch, self.hub.ctl.claims
+        if cl.share != self.share and w.conflict(now) is None:
+            cl.share = self.share
+            self.hub.event(now, "share back: no conflict for %d s" % (w.lease_ms // 1000))
+        if self.link.up and (self.claim_at is None or self.clock.ticks_diff(now, self.claim_at) >= _CLAIM_MS):
+            self.claim_at = now
+            self.link.post("claim", json.dumps(w.mine(self.wall_s())), True)
+
     def _demand(self, now):
         """A 15-minute interval ended: on the flash, and on almhub/<id>/demand (retained)."""
         d = self.hub.demand
@@ -181,6 +215,8 @@ class Services:
                 self.hub.event(self.clock.ticks_ms(), "capture not written: %s" % err)
         if self.link is None:
             return
+        if self.watch is not None:
+            self._peers(now)
         log = self.hub.log
         new = self.hub.logged - self.logged
         for t, text in log[len(log) - min(new, len(log)):]:

@@ -9,7 +9,7 @@ keeps the old configuration (or the safe state) when validate raises.
 """
 
 SITE_KEYS = ("phases", "voltage", "limit", "margin", "fallback", "circuits", "design_load", "demand_cap_a",
-             "pv", "hubs", "shares")
+             "pv", "hubs", "shares", "id")
 MAX_HUBS = 16       # hubs on one connection (30 chargers each)
 GRID_KEYS = ("topic", "failsafe_a", "failsafe_s", "contact_limit_a", "schedule")
 SCHEDULE_KEYS = ("utc_offset_min", "dst", "hourly", "windows")
@@ -229,6 +229,7 @@ def _hubs(site):
     hubs = site["hubs"]
     if not isinstance(hubs, list) or not 1 <= len(hubs) <= MAX_HUBS:
         raise ConfigError("site.hubs: expected a list of 1 to %d hub ids" % MAX_HUBS)
+    _name(site.get("id"), "site.id (the site's name, the same on each of its hubs)")
     for i, h in enumerate(hubs):
         _name(h, "site.hubs[%d]" % i)
         if h in hubs[:i]:

@@ -91,7 +91,7 @@ class _SocketModule:
 
 
 class Link:
-    def __init__(self, cfg, hub_id, on_cmd, clock, timeout_ms=150, on_grid=None):
+    def __init__(self, cfg, hub_id, on_cmd, clock, timeout_ms=150, on_grid=None, on_peer=None):
         self.host = cfg.get("host", "127.0.0.1")
         self.port = cfg.get("port", 8883 if cfg.get("tls") else 1883)
         self.user = cfg.get("user")
@@ -138,6 +138,8 @@ class Link:
         # an aggregator's limit, retained on its own topic (no reply: it is not a command)
         self.on_grid = on_grid
         self.grid_topic = telemetry.topic(hub_id, "grid_limit").encode() if on_grid else None
+        # the other hubs' claims (several hubs on one connection; control/peers.py)
+        self.on_peer = on_peer
 
     # -- connection ---------------------------------------------------------
     def _resolve(self):
@@ -162,6 +164,8 @@ class Link:
         c.subscribe(self.cmd_topic)
         if self.grid_topic:
             c.subscribe(self.grid_topic)
+        if self.on_peer is not None:
+            c.subscribe(telemetry.topic("+", "claim"))
         c.publish(self.status_topic, b"online", retain=True)
         for t, p in discovery():
             c.publish(t, p, retain=True)
@@ -197,6 +201,9 @@ class Link:
         self.received += 1
         if self.grid_topic is not None and topic == self.grid_topic:
             self.on_grid(msg)
+            return
+        if self.on_peer is not None and topic.endswith(b"/claim"):
+            self.on_peer(msg)
             return
         self.post("cmd/result", json.dumps(self.on_cmd(msg)))
 

@@ -8,6 +8,7 @@ import random
 import config
 import control
 import hubsite
+import peers
 from mpunit import eq, ok, raises
 
 HEAPSIZE = "4M"
@@ -15,7 +16,7 @@ PERIOD = hubsite.PERIOD
 
 
 def site(**kw):
-    s = {"phases": ["L1"], "limit": 100, "margin": 2, "hubs": ["h1", "h2"]}
+    s = {"id": "park", "phases": ["L1"], "limit": 100, "margin": 2, "hubs": ["h1", "h2"]}
     s.update(kw)
     return s
 
@@ -30,7 +31,8 @@ def test_hubs_and_shares_are_checked_whole():
                      (site(shares={"h1": 0.5, "h3": 0.5}), "one fraction for each hub"),
                      (site(shares={"h1": 0, "h2": 0.5}), "site.shares.h1"),
                      (site(shares={"h1": "a", "h2": 0.5}), "site.shares.h1"),
-                     ({"phases": ["L1"], "limit": 100, "shares": {"h1": 1}}, "needs site.hubs")):
+                     ({"phases": ["L1"], "limit": 100, "shares": {"h1": 1}}, "needs site.hubs"),
+                     ({k: v for k, v in site().items() if k != "id"}, "site.id")):
         e = raises(config.ConfigError, config.validate, {"site": bad})
         ok(why in str(e), "%r: %s" % (bad, e))
 
@@ -92,6 +94,36 @@ def test_silent_hubs_on_three_phases_with_line_to_line_chargers_keep_every_line(
                 ok(over <= 0.5, "case %d, %d hubs, t=%d ms: a line %.1f A over its %d A limit" % (case, k, t, over, limit))
 
 
+def test_a_peer_the_hub_cannot_share_with_is_a_conflict_for_a_lease():
+    def diff(a, b):
+        return a - b
+    s = site(hubs=["h1", "h2", "h3"])
+    w = peers.Watch("h1", s, 77, diff)
+    other = peers.Watch("h2", config.validate({"site": dict(s)})["site"], 5, diff)
+    eq(w.heard(other.mine(), 0), None, "a listed peer with the same site")
+    eq(w.fresh(0), ["h2"])
+    eq(w.heard(w.mine(), 0), None, "our own claim, back from the broker")
+    eq(w.heard(dict(other.mine(), site_id="elsewhere"), 0), None, "another site's hub: none of our business")
+    for c in ("x", [], {"hub": "h2"}, dict(other.mine(), boot="5"), dict(other.mine(), site=True)):
+        eq(w.heard(c, 0), None, "not a claim: %r" % (c,))
+    eq(w.conflict(0), None)
+    # the same site section written otherwise (keys in another order, 100.0 for 100) is the same
+    same = {"hubs": ["h1", "h2", "h3"], "margin": 2.0, "limit": 100.0, "phases": ["L1"], "id": "park"}
+    eq(peers.checksum(same), peers.checksum(s))
+    for c, why in ((dict(other.mine(), hub="h1"), "hub id h1 is used by two hubs"),
+                   (dict(other.mine(), hub="h9"), "hub h9 is not in site.hubs"),
+                   (dict(other.mine(), site=peers.checksum(dict(s, limit=120))), "hub h2 has another site section")):
+        w = peers.Watch("h1", s, 77, diff)
+        eq(w.heard(c, 1000), why)
+        eq(w.heard(c, 2000), None, "said once while it stands")
+        eq(w.conflict(2000 + peers.LEASE_MS - 1), why)
+        eq(w.conflict(2000 + peers.LEASE_MS), None, "a lease after the last one heard")
+    # a retained claim of a hub that is gone (a minute older, by both wall clocks) is not taken
+    w = peers.Watch("h1", s, 77, diff)
+    eq(w.heard(dict(other.mine(1780000000), hub="h9"), 0, 1780000061), None)
+    eq(w.heard(dict(other.mine(1780000000), hub="h9"), 0, 1780000030), "hub h9 is not in site.hubs")
+
+
 def test_the_hub_takes_its_share_by_its_mqtt_id_and_an_unlisted_one_none():
     import hal
     import hub
@@ -103,3 +135,50 @@ def test_the_hub_takes_its_share_by_its_mqtt_id_and_an_unlisted_one_none():
         h = hub.Hub(b, cfg, hal.make_sampler(b), [simadc.SimPilot()], lambda a, b: a - b)
         eq(h.ctl.claims.share, share)
         eq([text for t, text in h.log], [said] if said else [])
+
+
+def test_the_services_take_the_share_to_0_on_a_conflict_and_give_it_back_a_lease_later():
+    import json
+    import hal
+    import hub
+    import os
+    import services
+    import simadc
+
+    class Clock:
+        now = 0
+
+        def ticks_ms(self):
+            return self.now
+
+        def ticks_diff(self, a, b):
+            return a - b
+
+        def ticks_add(self, a, b):
+            return a + b
+
+    b = hal.load_board("sim")
+    cfg = config.validate({"site": site(phases=["L1", "L2", "L3"]), "chargers": [{"id": "c0"}],
+                           "mqtt": {"host": "127.0.0.1", "hub_id": "h1"}})
+    h = hub.Hub(b, cfg, hal.make_sampler(b), [simadc.SimPilot()], lambda a, b: a - b)
+    d = "/tmp/almhub_test_hubs_"
+    clock = Clock()
+    sv = services.Services(h, cfg, clock, d + "state.json", d + "energy.json", capture_dir=d)
+    eq(h.ctl.claims.share, 0.5)
+    twin = peers.Watch("h1", cfg["site"], sv.watch.boot + 1, clock.ticks_diff)
+    sv.peer_message(json.dumps(twin.mine()))       # another hub with our id
+    eq(h.ctl.claims.share, 0.0)
+    eq(h.log[-1][1], "share 0, its chargers wait: hub id h1 is used by two hubs")
+    sv.peer_message(b"{not json")                  # changes nothing
+    clock.now = peers.LEASE_MS - 1
+    sv._peers(clock.now)
+    eq(h.ctl.claims.share, 0.0, "within the lease")
+    clock.now = peers.LEASE_MS
+    sv._peers(clock.now)
+    eq(h.ctl.claims.share, 0.5)
+    eq(h.log[-1][1], "share back: no conflict for 10 s")
+    for name in ("state.json", "energy.json", "demand.log", "sessions.log"):
+        try:
+            os.remove(d + name)
+        except OSError:
+            pass
