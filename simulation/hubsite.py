@@ -13,6 +13,7 @@ test (host_tests/mp/test_hubs.py) and `make bench` (hubs) share.
 
 import config
 import control
+import peers
 
 PERIOD = 500
 EXCUSE_MS = PERIOD + 5000     # the house rose: one period + the EV's 5 s to cut
@@ -32,25 +33,70 @@ class Car:
             self.draw = float(min(self.want, self.ev_max))
 
 
-def run(rng, k, n, seconds, readback=True):
+class Net:
+    """The broker between the hubs: claims delivered `delay` periods later;
+    faults (kind, hub or None, from s, to s): "isolated" (its claims neither
+    go out nor come in), "down" (a power cut), "broker" (nothing delivered)."""
+
+    def __init__(self, faults, delay):
+        self.faults, self.delay, self.wire = faults, delay, []
+
+    def fault(self, kind, j, t):
+        for f in self.faults:
+            if f[0] == kind and (f[1] is None or f[1] == j) and f[2] * 1000 <= t < f[3] * 1000:
+                return True
+        return False
+
+    def send(self, t, j, ctl):
+        if not self.fault("isolated", j, t):
+            self.wire.append((t + self.delay * PERIOD, j, ctl.claims.peers.mine(0, ctl.claim(t))))
+
+    def deliver(self, t, hubs):
+        keep = []
+        for msg in self.wire:
+            if msg[0] > t:
+                keep.append(msg)
+            elif not self.fault("broker", None, t) and not self.fault("isolated", msg[1], t):
+                for j in range(len(hubs)):
+                    if j != msg[1] and not self.fault("isolated", j, t) and not self.fault("down", j, t):
+                        hubs[j].claims.peers.heard(msg[2], t)
+        self.wire = keep
+
+
+def run(rng, k, n, seconds, readback=True, talk=False, delay=1, faults=(), limit=None):
     """k hubs of n chargers on one 1-phase site; the house steps at random
     every 20 s or so, and holds for the last 90 s. rng: the random module
-    (seeded) or any object with random, randrange and choice. Returns (rows
-    [(t ms, total A, house A, room A)], the times of house rises, the
-    limit, what the cars could take together)."""
-    limit, margin = rng.choice((60, 100, 200)), 2
+    (seeded) or any object with random, randrange and choice. talk: the hubs
+    publish their claims (peers.py) each period, each delivered `delay`
+    periods later to the others; faults: (kind, hub or None, from s, to s)
+    with kind "isolated" (its claims neither go out nor come in), "down" (a
+    power cut: no control, its cars stop; a fresh boot at its return) or
+    "broker" (nothing is delivered). Returns (rows [(t ms, total A, house
+    A, room A)], the times of house rises, the limit, what the cars could
+    take together)."""
+    limit, margin = limit or rng.choice((60, 100, 200)), 2
     s = {"id": "park", "phases": ["L1"], "limit": limit, "margin": margin, "hubs": ["h%d" % j for j in range(k)]}
     if rng.random() < 0.5:
         w = [rng.random() + 0.2 for _ in range(k)]
         s["shares"] = {"h%d" % j: int(1000 * w[j] / sum(w)) / 1000 for j in range(k)}
     config.validate({"site": s})
-    hubs, cars = [], []
-    for j in range(k):
+    boots = [0]
+
+    def boot(j):
         ctl = control.Controller(s, [{"id": "c%d" % i, "max": 32} for i in range(n)], {"holdoff_ms": 0})
         ctl.claims.share = config.share_of(s, "h%d" % j)
-        hubs.append(ctl)
+        if talk:
+            boots[0] += 1
+            ctl.claims.peers = peers.Watch("h%d" % j, s, boots[0], lambda a, b: a - b)
+        return ctl
+
+    hubs, cars = [], []
+    for j in range(k):
+        hubs.append(boot(j))
         cars.append([Car(rng.choice((16, 32)), rng.randrange(0, 4501, 500)) if rng.random() < 0.8 else None
                      for _ in range(n)])
+    net = Net(faults, delay)
+    fault = net.fault
     house, rows, excuse = rng.randrange(0, limit // 2), [], []
     t = 0
     while t <= seconds * 1000:
@@ -60,12 +106,25 @@ def run(rng, k, n, seconds, readback=True):
                 excuse.append(t)
             house = new
         total = house + sum(c.draw for cs in cars for c in cs if c is not None)
-        for ctl, cs in zip(hubs, cars):
+        if talk:
+            net.deliver(t, hubs)
+        for j in range(k):
+            ctl, cs = hubs[j], cars[j]
+            if fault("down", j, t):
+                for c in cs:
+                    if c is not None:
+                        c.see(t, 0)
+                        c.draw = 0.0        # no pilot: the car stops at once
+                if not fault("down", j, t + PERIOD):
+                    hubs[j] = boot(j)       # back: a fresh boot
+                continue
             st = [("C" if ctl.offer[i] else "B") if c is not None else "A" for i, c in enumerate(cs)]
             offers = ctl.step(t, [total], [True], st if readback else None)
             for c, o in zip(cs, offers):
                 if c is not None:
                     c.see(t, o)
+            if talk:
+                net.send(t, j, ctl)
         rows.append((t, total, house, limit - margin - house))
         t += PERIOD
     demand = sum(c.ev_max for cs in cars for c in cs if c is not None)
@@ -95,8 +154,8 @@ def judge(rows, excuse, limit, demand):
 LINES = (["L1"], ["L2"], ["L3"], ["L1", "L2"], ["L2", "L3"], ["L1", "L3"], ["L1", "L2", "L3"])
 
 
-def run3(rng, k, n, seconds, readback=True):
-    """As run, on a three-phase site whose chargers take 1 line (to neutral),
+def run3(rng, k, n, seconds, readback=True, talk=False, delay=1, faults=()):
+    """As run (talk: no faults but late claims), on a three-phase site whose chargers take 1 line (to neutral),
     2 (line to line) or 3; each line's current is the phasor sum of the cars
     on it (the allocator's weights) plus its house. Returns (rows [(t ms,
     the worst line's current less its limit, any house rise in the last
@@ -109,11 +168,14 @@ def run3(rng, k, n, seconds, readback=True):
         chs = [{"id": "c%d" % i, "max": 32, "phases": rng.choice(LINES)} for i in range(n)]
         ctl = control.Controller(s, chs, {"holdoff_ms": 0})
         ctl.claims.share = config.share_of(s, "h%d" % j)
+        if talk:
+            ctl.claims.peers = peers.Watch("h%d" % j, s, j + 1, lambda a, b: a - b)
         hubs.append(ctl)
         cars.append([Car(rng.choice((16, 32)), rng.randrange(0, 4501, 500)) if rng.random() < 0.8 else None
                      for _ in range(n)])
     house = [rng.randrange(0, limit // 2) for _ in range(3)]
     rows, excuse = [], []
+    net = Net(faults, delay)
     t = 0
     while t <= seconds * 1000:
         if t % 20000 == 0 and t and rng.random() < 0.5:
@@ -134,12 +196,16 @@ def run3(rng, k, n, seconds, readback=True):
                             if ls[jj] == p:
                                 z += c.draw * site.wts[i][jj]
             total.append(house[p] + abs(z))
-        for ctl, cs in zip(hubs, cars):
+        if talk:
+            net.deliver(t, hubs)
+        for j, (ctl, cs) in enumerate(zip(hubs, cars)):
             st = [("C" if ctl.offer[i] else "B") if c is not None else "A" for i, c in enumerate(cs)]
             offers = ctl.step(t, total, [True] * 3, st if readback else None)
             for c, o in zip(cs, offers):
                 if c is not None:
                     c.see(t, o)
+            if talk:
+                net.send(t, j, ctl)
         rows.append((t, max(total) - limit))
         t += PERIOD
     return rows, excuse, limit

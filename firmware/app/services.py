@@ -28,7 +28,6 @@ import telemetry
 import wallclock
 
 _OUTBOX_KEEP = 16   # while the broker is away, only the latest messages are kept
-_CLAIM_MS = 2000    # several hubs: this hub's claim, retained, this often (a lease is 10 s)
 
 
 class Services:
@@ -59,7 +58,7 @@ class Services:
             self.watch = peers.Watch(self.hub_id, site, int.from_bytes(os.urandom(4), "big") >> 2,
                                      clock.ticks_diff)
             self.share = hub.ctl.claims.share     # its safe share (config.share_of), given back after a conflict
-            self.claim_at = None
+            hub.ctl.claims.peers = self.watch     # what the others hold and want: the controller reads it
         if mq:
             try:
                 self.link = mqttlink.Link(mq, self.hub_id, self.command, clock,
@@ -167,14 +166,14 @@ class Services:
             self.hub.event(now, "share 0, its chargers wait: %s" % why)
 
     def _peers(self, now):
-        """Several hubs: the share back a lease after the last conflict; this hub's claim posted."""
+        """Several hubs: the share back a lease after the last conflict; this
+        hub's claim posted each period (what it holds and wants, its turns)."""
         w, cl = self.watch, self.hub.ctl.claims
         if cl.share != self.share and w.conflict(now) is None:
             cl.share = self.share
             self.hub.event(now, "share back: no conflict for %d s" % (w.lease_ms // 1000))
-        if self.link.up and (self.claim_at is None or self.clock.ticks_diff(now, self.claim_at) >= _CLAIM_MS):
-            self.claim_at = now
-            self.link.post("claim", json.dumps(w.mine(self.wall_s())), True)
+        if self.link.up:
+            self.link.post("claim", json.dumps(w.mine(self.wall_s(), self.hub.ctl.claim(now))), True)
 
     def _demand(self, now):
         """A 15-minute interval ended: on the flash, and on almhub/<id>/demand (retained)."""

@@ -130,6 +130,11 @@ class Controller:
         # hub of several counts its car for until the mains can show the raise
         self.pre_a = [0] * n
         self.rise_t = [None] * n
+        self.lost_t = None             # since when no peer is heard (several hubs, _shared)
+        self._turn = False             # several hubs: this period is this hub's turn to raise
+        self._keep = False             # several hubs, not its turn, its offers fit: a car that
+                                       # still wants its offer keeps it (no sharing out afresh)
+        self.house_a = [None] * nph    # type: list  # several hubs: the house, within its bounds
         self.booted = False
         self.stuck_a = [0] * n         # an output that failed may still show this offer
         self.out_fault = [False] * n
@@ -292,26 +297,153 @@ class Controller:
             self.nonev[p] = h / 100 if h > 0 else 0.0
             self.hs[p] = h / 100          # signed where the step was given direction
 
-    def _others(self, p, now):
-        """Line p's load other than this hub's cars, counted high: the mains less
-        the least this hub's cars may draw (what it believes, but not a raise
-        the car has not had response_ms to follow). For a hub of several, whose
-        clamps see the other hubs' cars as load: believing its own raise drawn
-        before the mains shows it would count that room twice (issue 24)."""
-        own = 0.0
-        ws = self.site.wts
+    def _own(self, p, now):
+        """This hub's cars on line p: (the least they may draw: what it believes,
+        but not a raise the car has not had response_ms to follow; the most:
+        their committed offers; how many want current; what they want)."""
+        lo = hi = w = 0.0
+        cars = 0
+        ws, d, rt, resp = self.site.wts, self.draws, self.rise_t, self.cfg["response_ms"]
         for i in range(self.n):
             ls = self.site.chargers[i].phases
             for j in range(len(ls)):
                 if ls[j] != p:
                     continue
-                a = self.draws.took_ca[i] / 100
-                lo = self.offer[i]
-                if self.rise_t[i] is not None and self._since(now, self.rise_t[i]) < self.cfg["response_ms"]:
-                    lo = self.pre_a[i] if self.pre_a[i] < lo else lo
-                own += (a if a < lo else lo) * abs(ws[i][j])
-        x = self._m[p] / 100 - own
-        return x if x > 0 else 0.0
+                k = abs(ws[i][j])
+                a = d.took_ca[i] / 100
+                o = self.offer[i]
+                if rt[i] is not None and self._since(now, rt[i]) < resp:
+                    o = self.pre_a[i] if self.pre_a[i] < o else o
+                lo += (a if a < o else o) * k
+                hi += self.committed(i, now) * k
+                if self._want[i]:
+                    cars += 1
+                    w += self._want[i] * k
+        return lo, hi, cars, w
+
+    def _shared(self, p, now, top, a):
+        """The most this hub's cars may use together on line p where several hubs
+        share the connection (issue 24; docs/multi-hub.md); a: the same for one
+        hub alone (the caps from outside apply to every hub's cars together).
+
+        Alone (no peers, or one not heard for a lease; control/peers.py): its
+        share of what the house and the others' cars leave, the others counted
+        high: the mains less the least its own cars draw. Believing its own
+        raise drawn before the mains shows it would count that room twice: two
+        hubs took one room. For a lease (and two periods) after it last heard
+        them all, and after boot, it does not raise: they may still count on
+        its last claim.
+
+        Every peer heard: the house is kept within the mains less the most and
+        less the least every hub's cars may draw; the room is what the house
+        leaves, less what the other hubs hold; it raises only in its turn (one
+        hub at a time: each rise of the mains is one hub's), and never above
+        its fair part (every hub's cars at one level)."""
+        cl = self.claims
+        ps = cl.peers
+        lo, hi, cars, want = self._own(p, now)
+        m = self._m[p] / 100
+        if ps is None or not ps.all_fresh(now):
+            x = m - lo
+            x = top - (x if x > 0 else 0.0)
+            a = (a if a < x else x) * cl.share
+            self.house_a[p] = None
+            if ps is not None:
+                if self.lost_t is None:
+                    self.lost_t = now
+                if self._since(now, self.lost_t) < ps.lease_ms + 2 * self.cfg["period_ms"] and a > hi:
+                    a = hi
+            return a
+        self.lost_t = None
+        lo_o = held_o = 0.0
+        for j in range(len(ps.ids)):
+            lo_o += ps.lo[j][p]
+            held_o += ps.held[j][p]
+        # The house lies between the mains less the most and less the least
+        # every hub's cars may draw; it moves only when the mains leaves those
+        # bounds. A car taking a raise is then not taken for the house (that
+        # cut, and paused the car for min_pause_ms, again and again), and a
+        # house that rises by more than every pending raise could explain is
+        # cut for at once (the one hub's draw tracker holds back the same).
+        # A line over its limit shows beliefs too high: the bound that is safe.
+        x, hb = m - lo - lo_o, m - hi - held_o
+        h = self.house_a[p]
+        if h is None or h > x or m > self.eff_a[p]:
+            h = x
+        elif h < hb:
+            h = hb
+        self.house_a[p] = h
+        x = h if h > 0 else 0.0
+        room = top - x
+        c = cl.ev_cap(p)                        # a time-of-use window: every hub's cars together
+        if c is not None and room > c:
+            room = c
+        c = cl.imp(p)                           # the demand cap: on the site's import
+        if c is not None and c - cl.margin_a - x < room:
+            room = c - cl.margin_a - x
+        mine = room - held_o                    # what no other hub holds
+        if not self._turn:
+            # no raise; a cut to what the others leave, from the offers as they
+            # are (a cut still held for response_ms is not cut again); where
+            # they fit, they stay as they are (no sharing out afresh: a car cut
+            # to 0 would wait min_pause_ms)
+            o = self._offered(p)
+            if o <= mine:
+                mine = o
+            else:
+                self._keep = False
+        f = self._fair(p, room, cars, want, now)
+        return mine if mine < f else f
+
+    def _faulted(self, i):
+        for p in self.site.chargers[i].phases:
+            if self.phase_fault[p]:
+                return True
+        return False
+
+    def _offered(self, p):
+        """What this hub offers on line p now, weighted as its cars load it."""
+        x = 0.0
+        ws = self.site.wts
+        for i in range(self.n):
+            ls = self.site.chargers[i].phases
+            for j in range(len(ls)):
+                if ls[j] == p:
+                    x += self.offer[i] * abs(ws[i][j])
+        return x
+
+    def _fair(self, p, cap, cars, want, now):
+        """This hub's part of cap on line p: every car of every fresh hub at one
+        level, a hub never above what its cars want (water-filling)."""
+        ps = self.claims.peers
+        if not cars or ps is None:
+            return 0.0
+        hubs = [(want / cars, cars, want)]
+        for j in range(len(ps.ids)):
+            if ps.fresh(j, now) and ps.cars[j][p]:
+                c = ps.cars[j][p]
+                hubs.append((ps.want[j][p] / c, c, ps.want[j][p]))
+        hubs.sort()
+        n = 0
+        for h in hubs:
+            n += h[1]
+        for per, c, w in hubs:
+            if per * n > cap:
+                return cap * cars / n           # the level: own cars at it
+            cap -= w
+            n -= c
+            if per == want / cars and c == cars and w == want:
+                return want                     # own cars satisfied below the level
+        return want
+
+    def claim(self, now):
+        """(held, lo, cars, want) per phase: this hub's claim (peers.Peers.mine)."""
+        nph = self.site.nph
+        held, lo, cars, want = [0.0] * nph, [0.0] * nph, [0] * nph, [0.0] * nph
+        for p in range(nph):
+            l, h, c, w = self._own(p, now)
+            held[p], lo[p], cars[p], want[p] = round(h, 1), round(l, 1), c, round(w, 1)
+        return held, lo, cars, want
 
     def _use_a(self, i, now, draws):
         """What charger i counts for on its lines when another is raised: an own
@@ -424,6 +556,9 @@ class Controller:
             for p in ch.phases:
                 if self.phase_fault[p]:
                     want[i] = min(want[i], ch.min_a)
+        pe = cl.peers     # several hubs that hear each other: one raises at a time (peers.py)
+        self._turn = pe is not None and pe.turn(now)
+        self._keep = pe is not None and not self._turn and pe.all_fresh(now)   # _shared may clear it
         # 4. what is free: limit - margin - non-EV estimate, down at once, up only
         # by more than 1 A (no hunting on noise); an idle charger's standing
         # minimum is not drawn, so it does not take the others' room (credit)
@@ -443,13 +578,8 @@ class Controller:
                 i = cl.imp(p)
                 if i is not None and i - cl.margin_a - self.hs[p] < a:
                     a = i - cl.margin_a - self.hs[p]    # import: export is not load
-                if cl.share < 1:
-                    # one of several hubs on this connection, alone: the others'
-                    # cars are load to its clamps, counted high (_others), and it
-                    # takes its share of what is left, so that hubs that see the
-                    # same room at once take at most all of it together
-                    o = top - self._others(p, now)
-                    a = (a if a < o else o) * cl.share
+                if cl.share < 1 or cl.peers is not None:
+                    a = self._shared(p, now, top, a)      # one of several hubs
                 base = self.avail[p] - self._credit[p]
                 if a < base or a > base + 1.0:
                     base = a
@@ -477,8 +607,11 @@ class Controller:
             ps = ch.phases
             for j in range(len(ps)):
                 self._credit[ps[j]] += o * abs(site.wts[i][j])
-        for p in range(site.nph):
-            self.avail[p] += self._credit[p]
+        if pe is None or not pe.all_fresh(now):
+            for p in range(site.nph):
+                self.avail[p] += self._credit[p]
+        # (hubs that hear each other book every offer: a standing minimum
+        # credited here is room another hub may be given)
         if self.slot_start is None or self._since(now, self.slot_start) >= cfg["slot_ms"]:
             self.slot_start = now
             self.order.sort(key=lambda i: (-site.chargers[i].priority, self.served_ms[i], i))
@@ -501,7 +634,8 @@ class Controller:
             target = site.fill(self._hair(), want, self.order, base)
         # 6. pace: cuts now, raises paced and only into capacity nobody may still be using
         for i in range(n):
-            if target[i] < self.offer[i]:
+            if target[i] < self.offer[i] and not (self._keep and want[i] >= self.offer[i] and
+                                                 not self._faulted(i)):
                 self._set(i, target[i] if target[i] >= site.chargers[i].min_a else 0, now)
         cap = site.caps(self.avail, self._cap)
         booked = self._booked
@@ -533,6 +667,8 @@ class Controller:
             if c is not None and c - cl.margin_a - self.hs[p] < top - self.nonev[p]:
                 top = c - self.hs[p] + self.nonev[p] - cl.margin_a
             lcap[p] = top - self.nonev[p] + _HAIR_A
+            if (cl.share < 1 or cl.peers is not None) and self.avail[p] + _HAIR_A < lcap[p]:
+                lcap[p] = self.avail[p] + _HAIR_A    # one of several hubs: its part, cuts still held in it
             line[p] = lcap[p] - abs(z)
         # the lowest offers first: a raise is a probe, and lines answer one at a
         # time, so the charger furthest behind asks first (no starving the last in order)
@@ -572,6 +708,8 @@ class Controller:
                         lz[k] += (new - u) * ws[j]
                         line[k] = lcap[k] - abs(lz[k])
                 self._set(i, new, now)
+        if self._turn and pe is not None:
+            pe.turns += 1     # taken (raised or not): the next hub's, once it hears this claim
         return self.offer
 
 

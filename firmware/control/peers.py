@@ -5,7 +5,20 @@ gives up its share until the conflict has been gone for a lease.
     w = Watch(me, site, boot, ticks_diff)     # site: config's site section (validated)
     why = w.heard(claim, now, wall_s)         # a parsed claim: None, or a new conflict
     w.conflict(now)                           # the conflict heard within a lease, or None
-    c = w.mine(wall_s)                        # this hub's claim (retained on almhub/<id>/claim)
+    c = w.mine(wall_s, co)                    # this hub's claim (retained on almhub/<id>/claim)
+    w.all_fresh(now); w.turn(now)             # hubs that hear each other: may this one raise now
+
+Where hubs agree on shares (control.py, _shared), a claim also carries
+"held", "lo", "want" (A per phase: the most and the least its cars may
+draw, what they want), "cars" (per phase: how many want current) and "n"
+(how many turns it has taken). Raises go round: a hub may raise only in
+its turn, when the sum of every hub's n, as it has heard them, modulo the
+number of hubs is its place in site.hubs; it takes its turn by counting
+it. A hub that has not heard the last turn sees the turn before, which is
+the one that took it: two hubs never hold the turn at once, so no two
+raise on one measurement. A peer heard with a new boot, or not heard for a
+lease, stops the round (every hub goes to its safe share alone) until it
+has been heard for a lease.
 
 A claim is {"hub", "boot" (a number this boot drew), "seq", "site_id",
 "site" (a checksum of the site section), "ts" (wall seconds or 0)}. A claim
@@ -50,10 +63,35 @@ def _int(v):
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _amps(v, nph):
+    if not isinstance(v, list) or len(v) != nph:
+        return False
+    for x in v:
+        if isinstance(x, bool) or not isinstance(x, (int, float)) or not 0 <= x <= 10000:
+            return False
+    return True
+
+
 class Watch:
     def __init__(self, me, site, boot, ticks_diff, lease_ms=LEASE_MS):
         self.me = me
         self.hubs = site["hubs"]
+        self.ids = [h for h in self.hubs if h != me]     # the peers, in site.hubs order
+        self.place = self.hubs.index(me) if me in self.hubs else -1
+        nph = len(site["phases"])
+        k = len(self.ids)
+        self.t = [None] * k          # type: list  # when each was last heard (ticks)
+        self.since = [None] * k      # type: list  # heard without a break (or a new boot) since
+        self.boots = [None] * k      # type: list
+        self.seqs = [-1] * k
+        self.held = [[0.0] * nph for _ in range(k)]
+        self.lo = [[0.0] * nph for _ in range(k)]
+        self.want = [[0.0] * nph for _ in range(k)]
+        self.cars = [[0] * nph for _ in range(k)]
+        self.n = [0] * k
+        self.co = [False] * k        # its claims carry what it holds and wants
+        self.turns = 0               # this hub's turns taken
+        self.nph = nph
         self.site_id = site.get("id", "")
         self.site_sum = checksum(site)
         self.boot = boot
@@ -61,8 +99,7 @@ class Watch:
         self.lease_ms = lease_ms
         self.seq = 0
         self.why = None       # the last conflict heard
-        self.t = None         # type: int | None  # when it was heard (ticks)
-        self.heard_t = {}     # hub -> when its last good claim came (ticks)
+        self.why_t = None     # type: int | None  # when it was heard (ticks)
 
     def heard(self, c, now, wall_s=0):
         """Take a claim; a conflict it shows that was not already standing, or None."""
@@ -82,23 +119,76 @@ class Watch:
         elif site != self.site_sum:
             why = "hub %s has another site section" % h
         else:
-            self.heard_t[h] = now
+            self._take(self.ids.index(h), c, now, boot)
             return None
         new = self.conflict(now) != why
-        self.why, self.t = why, now
+        self.why, self.why_t = why, now
         return why if new else None
 
+    def _take(self, j, c, now, boot):
+        seq = c.get("seq")
+        if not _int(seq):
+            return
+        t = self.t[j]
+        lapsed = t is None or not 0 <= self.ticks_diff(now, t) < self.lease_ms
+        if boot != self.boots[j] or lapsed:
+            self.boots[j], self.since[j] = boot, now     # a new boot or a break: heard afresh
+        elif seq <= self.seqs[j]:
+            return               # late or replayed: changes nothing
+        self.seqs[j], self.t[j] = seq, now
+        held, lo, want, cars, n = c.get("held"), c.get("lo"), c.get("want"), c.get("cars"), c.get("n")
+        if _amps(held, self.nph) and _amps(lo, self.nph) and _amps(want, self.nph) and _amps(cars, self.nph) \
+                and _int(n) and n >= 0:
+            for p in range(self.nph):
+                self.held[j][p] = float(held[p])
+                self.lo[j][p] = float(lo[p] if lo[p] < held[p] else held[p])
+                self.want[j][p] = float(want[p])
+                self.cars[j][p] = int(cars[p])
+            self.n[j] = n
+            self.co[j] = True
+        else:
+            self.co[j] = False
+
+    def fresh(self, j, now):
+        """Peer j heard within a lease, for a lease without a break, with what it holds."""
+        t, s = self.t[j], self.since[j]
+        return t is not None and self.co[j] and 0 <= self.ticks_diff(now, t) < self.lease_ms \
+            and self.ticks_diff(now, s) >= self.lease_ms
+
+    def all_fresh(self, now):
+        if self.place < 0 or self.conflict(now) is not None:
+            return False
+        for j in range(len(self.ids)):
+            if not self.fresh(j, now):
+                return False
+        return True
+
+    def turn(self, now):
+        """This hub's turn to raise (every peer fresh)."""
+        if not self.all_fresh(now):
+            return False
+        total = self.turns
+        for x in self.n:
+            total += x
+        return total % len(self.hubs) == self.place
+
     def conflict(self, now):
-        if self.t is not None and 0 <= self.ticks_diff(now, self.t) < self.lease_ms:
+        if self.why_t is not None and 0 <= self.ticks_diff(now, self.why_t) < self.lease_ms:
             return self.why
-        self.t = None
+        self.why_t = None
         return None
 
-    def fresh(self, now):
+    def heard_ids(self, now):
         """The listed peers heard within a lease."""
-        return [h for h in self.hubs if h in self.heard_t and 0 <= self.ticks_diff(now, self.heard_t[h]) < self.lease_ms]
+        return [self.ids[j] for j in range(len(self.ids))
+                if self.t[j] is not None and 0 <= self.ticks_diff(now, self.t[j]) < self.lease_ms]
 
-    def mine(self, wall_s=0):
+    def mine(self, wall_s=0, co=None):
+        """This hub's claim; co: (held, lo, cars, want) per phase (control.Controller.claim)."""
         self.seq += 1
-        return {"hub": self.me, "boot": self.boot, "seq": self.seq, "site_id": self.site_id,
-                "site": self.site_sum, "ts": wall_s}
+        c = {"hub": self.me, "boot": self.boot, "seq": self.seq, "site_id": self.site_id,
+             "site": self.site_sum, "ts": wall_s}
+        if co is not None:
+            c["held"], c["lo"], c["cars"], c["want"] = co
+            c["n"] = self.turns
+        return c
