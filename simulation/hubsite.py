@@ -209,3 +209,49 @@ def run3(rng, k, n, seconds, readback=True, talk=False, delay=1, faults=()):
         rows.append((t, max(total) - limit))
         t += PERIOD
     return rows, excuse, limit
+
+
+def move(talk, delay=1, seconds=200, arrive_s=120):
+    """How fast room moves to a car that plugs in at another hub: 3 hubs of 4
+    chargers on one 100 A line (house 20 A); hub h0's four cars (32 A each)
+    hold the room; at arrive_s a car (32 A, 2 s to follow) plugs in at h1.
+    Returns (s until it is offered current, s until it draws its fair part
+    (a fifth of the room) less 1 A, or None, the worst A over the limit)."""
+    s = {"id": "park", "phases": ["L1"], "limit": 100, "margin": 2, "hubs": ["h0", "h1", "h2"]}
+    config.validate({"site": s})
+    hubs, cars = [], []
+    for j in range(3):
+        ctl = control.Controller(s, [{"id": "c%d" % i, "max": 32} for i in range(4)], {"holdoff_ms": 0})
+        ctl.claims.share = config.share_of(s, "h%d" % j)
+        if talk:
+            ctl.claims.peers = peers.Watch("h%d" % j, s, j + 1, lambda a, b: a - b)
+        hubs.append(ctl)
+        cars.append([Car(32, 2000) if j == 0 else None for _ in range(4)])
+    net = Net((), delay)
+    fair = (100 - 2 - 20) / 5
+    offered = drawn = None
+    worst = 0.0
+    t = 0
+    while t <= seconds * 1000:
+        if t == arrive_s * 1000:
+            cars[1][0] = Car(32, 2000)
+        total = 20 + sum(c.draw for cs in cars for c in cs if c is not None)
+        worst = max(worst, total - 100)
+        if talk:
+            net.deliver(t, hubs)
+        for j in range(3):
+            ctl, cs = hubs[j], cars[j]
+            st = [("C" if ctl.offer[i] else "B") if c is not None else "A" for i, c in enumerate(cs)]
+            offers = ctl.step(t, [total], [True], st)
+            for c, o in zip(cs, offers):
+                if c is not None:
+                    c.see(t, o)
+            if talk:
+                net.send(t, j, ctl)
+        if t >= arrive_s * 1000:
+            if offered is None and hubs[1].offer[0] >= 6:
+                offered = (t - arrive_s * 1000) / 1000
+            if drawn is None and cars[1][0].draw >= fair - 1:
+                drawn = (t - arrive_s * 1000) / 1000
+        t += PERIOD
+    return offered, drawn, worst

@@ -376,6 +376,7 @@ for talk in (False, True):
     rows, excuse, limit, demand = hubsite.run(random, 3, 30, 240, talk=talk, limit=400)
     worst, over, fill = hubsite.judge(rows, excuse, limit, demand)
     out["big"].append([talk, worst, fill])
+out["move"] = [[talk, delay] + list(hubsite.move(talk, delay)) for talk in (False, True) for delay in (1, 4)]
 print(json.dumps(out))
 """
 
@@ -412,6 +413,11 @@ def hubs():
         print("  90 chargers on 3 hubs, one 400 A line (the model's; the issue asks 3 phases): %-18s worst %.1f A,"
               " the cars' part %s   (goal: within 5 %% of all)" % ("hearing each other" if talk else "alone", worst,
                                                                    "%.2f" % fill if fill is not None else "-"))
+    print("  a car plugs in at a hub whose peer holds the room (3 hubs, 100 A; hubsite.move): s to its first"
+          " offer / to its fair part (goal <= 10 s)")
+    for talk, delay, first, fair, worst in res["move"]:
+        print("    %-18s claims %d period(s) late   %s s / %s s   worst %.1f A over" % (
+            "hearing each other" if talk else "alone", delay, first, fair, worst))
 
 
 SECTIONS = [accuracy, rms, power, measure, control, utilisation, heap, fuzz, hubs]

@@ -234,6 +234,15 @@ def test_out_of_its_turn_a_hub_still_cuts_at_once_for_a_pause_or_a_lost_clamp():
     ok(all(sum(c.offer) <= fb for c in hubs), "each at most its fallback: %r, %r" % ([c.offer for c in hubs], fb))
 
 
+def test_room_moves_to_a_car_that_plugs_in_at_another_hub():
+    # hub h0's cars hold the room; a car plugs in at h1: h0 gives back (its
+    # fair part shrinks), and h1 raises once the cut has had the car's 5 s
+    first, fair, worst = hubsite.move(True, 1)
+    ok(first is not None and first <= 10, "offered current after %r s" % (first,))
+    ok(fair is not None and fair <= 30, "its fair part after %r s (6 A a raise, 5 s apart)" % (fair,))
+    eq(worst, 0.0)
+
+
 def test_hubs_that_hear_each_other_keep_every_line_of_three_phases():
     random.seed(9)
     for case in range(12):
