@@ -14,6 +14,7 @@ test (host_tests/mp/test_hubs.py) and `make bench` (hubs) share.
 import config
 import control
 import peers
+import shared
 
 PERIOD = 500
 EXCUSE_MS = PERIOD + 5000     # the house rose: one period + the EV's 5 s to cut
@@ -49,7 +50,7 @@ class Net:
 
     def send(self, t, j, ctl):
         if not self.fault("isolated", j, t):
-            self.wire.append((t + self.delay * PERIOD, j, ctl.claims.peers.mine(0, ctl.claim(t))))
+            self.wire.append((t + self.delay * PERIOD, j, ctl.claims.peers.mine(0, shared.claim(ctl, t))))
 
     def deliver(self, t, hubs):
         keep = []
@@ -87,7 +88,7 @@ def run(rng, k, n, seconds, readback=True, talk=False, delay=1, faults=(), limit
         ctl.claims.share = config.share_of(s, "h%d" % j)
         if talk:
             boots[0] += 1
-            ctl.claims.peers = peers.Watch("h%d" % j, s, boots[0], lambda a, b: a - b)
+            ctl.claims.take_peers(peers.Watch("h%d" % j, s, boots[0], lambda a, b: a - b))
         return ctl
 
     hubs, cars = [], []
@@ -169,7 +170,7 @@ def run3(rng, k, n, seconds, readback=True, talk=False, delay=1, faults=()):
         ctl = control.Controller(s, chs, {"holdoff_ms": 0})
         ctl.claims.share = config.share_of(s, "h%d" % j)
         if talk:
-            ctl.claims.peers = peers.Watch("h%d" % j, s, j + 1, lambda a, b: a - b)
+            ctl.claims.take_peers(peers.Watch("h%d" % j, s, j + 1, lambda a, b: a - b))
         hubs.append(ctl)
         cars.append([Car(rng.choice((16, 32)), rng.randrange(0, 4501, 500)) if rng.random() < 0.8 else None
                      for _ in range(n)])
@@ -224,7 +225,7 @@ def move(talk, delay=1, seconds=200, arrive_s=120):
         ctl = control.Controller(s, [{"id": "c%d" % i, "max": 32} for i in range(4)], {"holdoff_ms": 0})
         ctl.claims.share = config.share_of(s, "h%d" % j)
         if talk:
-            ctl.claims.peers = peers.Watch("h%d" % j, s, j + 1, lambda a, b: a - b)
+            ctl.claims.take_peers(peers.Watch("h%d" % j, s, j + 1, lambda a, b: a - b))
         hubs.append(ctl)
         cars.append([Car(32, 2000) if j == 0 else None for _ in range(4)])
     net = Net((), delay)

@@ -9,7 +9,7 @@
 # on the board every module is flat at the top, under its own name.
 for folder, names in (
         ("measure", ("ct", "power", "health", "capture")),
-        ("control", ("alloc", "claims", "config", "control", "draws", "grid", "peers", "surplus")),
+        ("control", ("alloc", "claims", "config", "control", "draws", "grid", "peers", "shared", "surplus")),
         ("outputs", ("pilot", "readback", "outputs", "pca9685", "ads7828")),
         ("records", ("ring", "store", "sessions", "demand")),
         ("network", ("mqttlink", "telemetry", "commands", "ntp", "wallclock", "backoff")),

@@ -58,7 +58,7 @@ class Services:
             self.watch = peers.Watch(self.hub_id, site, int.from_bytes(os.urandom(4), "big") >> 2,
                                      clock.ticks_diff)
             self.share = hub.ctl.claims.share     # its safe share (config.share_of), given back after a conflict
-            hub.ctl.claims.peers = self.watch     # what the others hold and want: the controller reads it
+            hub.ctl.claims.take_peers(self.watch)     # what the others hold and want: the controller reads it
         if mq:
             try:
                 self.link = mqttlink.Link(mq, self.hub_id, self.command, clock,
@@ -166,6 +166,7 @@ class Services:
             self.hub.event(now, "share 0, its chargers wait: %s" % why)
 
     def _peers(self, now):
+        import shared     # loaded with the watch (several hubs), already in RAM
         """Several hubs: the share back a lease after the last conflict; this
         hub's claim posted each period (what it holds and wants, its turns)."""
         w, cl = self.watch, self.hub.ctl.claims
@@ -173,7 +174,7 @@ class Services:
             cl.share = self.share
             self.hub.event(now, "share back: no conflict for %d s" % (w.lease_ms // 1000))
         if self.link.up:
-            self.link.post("claim", json.dumps(w.mine(self.wall_s(), self.hub.ctl.claim(now))), True)
+            self.link.post("claim", json.dumps(w.mine(self.wall_s(), shared.claim(self.hub.ctl, now))), True)
 
     def _demand(self, now):
         """A 15-minute interval ended: on the flash, and on almhub/<id>/demand (retained)."""

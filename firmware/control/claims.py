@@ -30,13 +30,6 @@ every outside limit).
 Pure logic; the lists are made once (no allocation per period).
 """
 
-try:                       # the type checker's (a board has no typing: one failed import at boot)
-    from typing import TYPE_CHECKING
-except ImportError:
-    TYPE_CHECKING = False
-if TYPE_CHECKING:
-    import peers  # noqa: F401
-
 SITE = "site"
 
 
@@ -49,7 +42,11 @@ class Claims:
         self.enabled = [True] * len(max_a)
         self.surplus_a = [None] * len(max_a)  # type: list
         self.share = 1.0
-        self.peers = None  # type: peers.Watch | None  # the other hubs' claims (several hubs on one connection)
+        self.peers = None     # the other hubs' claims (peers.Watch: several hubs on one connection)
+
+    def take_peers(self, watch):
+        """The other hubs' claims: a peers.Watch, read each period (shared.cap)."""
+        self.peers = watch
 
     def take_outside(self, grid):
         """The limits from outside: a grid.Grid, read each period (never copied)."""

@@ -128,9 +128,9 @@ class Controller:
         self.hold_t = [None] * n
         # the offer before a raise, for response_ms after it (rise_t): what a
         # hub of several counts its car for until the mains can show the raise
-        self.pre_a = [0] * n
-        self.rise_t = [None] * n
-        self.lost_t = None             # since when no peer is heard (several hubs, _shared)
+        self.pre_a = None      # type: list | None  # (made by shared.cap: several hubs only)
+        self.rise_t = None     # type: list | None
+        self.lost_t = None             # since when no peer is heard (several hubs, shared.cap)
         self._turn = False             # several hubs: this period is this hub's turn to raise
         self._keep = False             # several hubs, not its turn, its offers fit: a car that
                                        # still wants its offer keeps it (no sharing out afresh)
@@ -181,7 +181,7 @@ class Controller:
 
     def _forget(self, now):
         """Drop timestamps before ticks_diff can no longer tell their age."""
-        for ts in (self.changed, self.hold_t, self.rise_t, self.healthy_since):
+        for ts in (self.changed, self.hold_t, self.rise_t or self.changed, self.healthy_since):  # (no rise_t: one hub)
             for i in range(len(ts)):
                 if ts[i] is not None and not 0 <= self.ticks_diff(now, ts[i]) < _FORGET_MS:
                     ts[i] = None
@@ -219,7 +219,7 @@ class Controller:
             held = self.hold_t[i] is not None and self._since(now, self.hold_t[i]) < self.cfg["response_ms"]
             self.hold_a[i] = max(o, self.hold_a[i]) if held else o
             self.hold_t[i] = now
-        else:          # a raise: the car may draw the old offer for response_ms more
+        elif self.rise_t is not None and self.pre_a is not None:   # a raise, where several hubs share
             rising = self.rise_t[i] is not None and self._since(now, self.rise_t[i]) < self.cfg["response_ms"]
             self.pre_a[i] = min(o, self.pre_a[i]) if rising else o
             self.rise_t[i] = now
@@ -297,153 +297,11 @@ class Controller:
             self.nonev[p] = h / 100 if h > 0 else 0.0
             self.hs[p] = h / 100          # signed where the step was given direction
 
-    def _own(self, p, now):
-        """This hub's cars on line p: (the least they may draw: what it believes,
-        but not a raise the car has not had response_ms to follow; the most:
-        their committed offers; how many want current; what they want)."""
-        lo = hi = w = 0.0
-        cars = 0
-        ws, d, rt, resp = self.site.wts, self.draws, self.rise_t, self.cfg["response_ms"]
-        for i in range(self.n):
-            ls = self.site.chargers[i].phases
-            for j in range(len(ls)):
-                if ls[j] != p:
-                    continue
-                k = abs(ws[i][j])
-                a = d.took_ca[i] / 100
-                o = self.offer[i]
-                if rt[i] is not None and self._since(now, rt[i]) < resp:
-                    o = self.pre_a[i] if self.pre_a[i] < o else o
-                lo += (a if a < o else o) * k
-                hi += self.committed(i, now) * k
-                if self._want[i]:
-                    cars += 1
-                    w += self._want[i] * k
-        return lo, hi, cars, w
-
-    def _shared(self, p, now, top, a):
-        """The most this hub's cars may use together on line p where several hubs
-        share the connection (issue 24; docs/multi-hub.md); a: the same for one
-        hub alone (the caps from outside apply to every hub's cars together).
-
-        Alone (no peers, or one not heard for a lease; control/peers.py): its
-        share of what the house and the others' cars leave, the others counted
-        high: the mains less the least its own cars draw. Believing its own
-        raise drawn before the mains shows it would count that room twice: two
-        hubs took one room. For a lease (and two periods) after it last heard
-        them all, and after boot, it does not raise: they may still count on
-        its last claim.
-
-        Every peer heard: the house is kept within the mains less the most and
-        less the least every hub's cars may draw; the room is what the house
-        leaves, less what the other hubs hold; it raises only in its turn (one
-        hub at a time: each rise of the mains is one hub's), and never above
-        its fair part (every hub's cars at one level)."""
-        cl = self.claims
-        ps = cl.peers
-        lo, hi, cars, want = self._own(p, now)
-        m = self._m[p] / 100
-        if ps is None or not ps.all_fresh(now):
-            x = m - lo
-            x = top - (x if x > 0 else 0.0)
-            a = (a if a < x else x) * cl.share
-            self.house_a[p] = None
-            if ps is not None:
-                if self.lost_t is None:
-                    self.lost_t = now
-                if self._since(now, self.lost_t) < ps.lease_ms + 2 * self.cfg["period_ms"] and a > hi:
-                    a = hi
-            return a
-        self.lost_t = None
-        lo_o = held_o = 0.0
-        for j in range(len(ps.ids)):
-            lo_o += ps.lo[j][p]
-            held_o += ps.held[j][p]
-        # The house lies between the mains less the most and less the least
-        # every hub's cars may draw; it moves only when the mains leaves those
-        # bounds. A car taking a raise is then not taken for the house (that
-        # cut, and paused the car for min_pause_ms, again and again), and a
-        # house that rises by more than every pending raise could explain is
-        # cut for at once (the one hub's draw tracker holds back the same).
-        # A line over its limit shows beliefs too high: the bound that is safe.
-        x, hb = m - lo - lo_o, m - hi - held_o
-        h = self.house_a[p]
-        if h is None or h > x or m > self.eff_a[p]:
-            h = x
-        elif h < hb:
-            h = hb
-        self.house_a[p] = h
-        x = h if h > 0 else 0.0
-        room = top - x
-        c = cl.ev_cap(p)                        # a time-of-use window: every hub's cars together
-        if c is not None and room > c:
-            room = c
-        c = cl.imp(p)                           # the demand cap: on the site's import
-        if c is not None and c - cl.margin_a - x < room:
-            room = c - cl.margin_a - x
-        mine = room - held_o                    # what no other hub holds
-        if not self._turn:
-            # no raise; a cut to what the others leave, from the offers as they
-            # are (a cut still held for response_ms is not cut again); where
-            # they fit, they stay as they are (no sharing out afresh: a car cut
-            # to 0 would wait min_pause_ms)
-            o = self._offered(p)
-            if o <= mine:
-                mine = o
-            else:
-                self._keep = False
-        f = self._fair(p, room, cars, want, now)
-        return mine if mine < f else f
-
     def _faulted(self, i):
         for p in self.site.chargers[i].phases:
             if self.phase_fault[p]:
                 return True
         return False
-
-    def _offered(self, p):
-        """What this hub offers on line p now, weighted as its cars load it."""
-        x = 0.0
-        ws = self.site.wts
-        for i in range(self.n):
-            ls = self.site.chargers[i].phases
-            for j in range(len(ls)):
-                if ls[j] == p:
-                    x += self.offer[i] * abs(ws[i][j])
-        return x
-
-    def _fair(self, p, cap, cars, want, now):
-        """This hub's part of cap on line p: every car of every fresh hub at one
-        level, a hub never above what its cars want (water-filling)."""
-        ps = self.claims.peers
-        if not cars or ps is None:
-            return 0.0
-        hubs = [(want / cars, cars, want)]
-        for j in range(len(ps.ids)):
-            if ps.fresh(j, now) and ps.cars[j][p]:
-                c = ps.cars[j][p]
-                hubs.append((ps.want[j][p] / c, c, ps.want[j][p]))
-        hubs.sort()
-        n = 0
-        for h in hubs:
-            n += h[1]
-        for per, c, w in hubs:
-            if per * n > cap:
-                return cap * cars / n           # the level: own cars at it
-            cap -= w
-            n -= c
-            if per == want / cars and c == cars and w == want:
-                return want                     # own cars satisfied below the level
-        return want
-
-    def claim(self, now):
-        """(held, lo, cars, want) per phase: this hub's claim (peers.Peers.mine)."""
-        nph = self.site.nph
-        held, lo, cars, want = [0.0] * nph, [0.0] * nph, [0] * nph, [0.0] * nph
-        for p in range(nph):
-            l, h, c, w = self._own(p, now)
-            held[p], lo[p], cars[p], want[p] = round(h, 1), round(l, 1), c, round(w, 1)
-        return held, lo, cars, want
 
     def _use_a(self, i, now, draws):
         """What charger i counts for on its lines when another is raised: an own
@@ -558,7 +416,7 @@ class Controller:
                     want[i] = min(want[i], ch.min_a)
         pe = cl.peers     # several hubs that hear each other: one raises at a time (peers.py)
         self._turn = pe is not None and pe.turn(now)
-        self._keep = pe is not None and not self._turn and pe.all_fresh(now)   # _shared may clear it
+        self._keep = pe is not None and not self._turn and pe.all_fresh(now)   # shared.cap may clear it
         # 4. what is free: limit - margin - non-EV estimate, down at once, up only
         # by more than 1 A (no hunting on noise); an idle charger's standing
         # minimum is not drawn, so it does not take the others' room (credit)
@@ -579,7 +437,8 @@ class Controller:
                 if i is not None and i - cl.margin_a - self.hs[p] < a:
                     a = i - cl.margin_a - self.hs[p]    # import: export is not load
                 if cl.share < 1 or cl.peers is not None:
-                    a = self._shared(p, now, top, a)      # one of several hubs
+                    import shared     # one of several hubs: only then loaded
+                    a = shared.cap(self, p, now, top, a)
                 base = self.avail[p] - self._credit[p]
                 if a < base or a > base + 1.0:
                     base = a

@@ -9,6 +9,7 @@ import config
 import control
 import hubsite
 import peers
+import shared
 from mpunit import eq, ok, raises
 
 HEAPSIZE = "4M"
@@ -204,7 +205,7 @@ def test_out_of_its_turn_a_hub_still_cuts_at_once_for_a_pause_or_a_lost_clamp():
     for h in s["hubs"]:
         ctl = control.Controller(s, [{"id": "c%d" % i, "max": 32} for i in range(2)], {"holdoff_ms": 0})
         ctl.claims.share = config.share_of(s, h)
-        ctl.claims.peers = peers.Watch(h, s, len(hubs) + 1, diff)
+        ctl.claims.take_peers(peers.Watch(h, s, len(hubs) + 1, diff))
         hubs.append(ctl)
     t = 0
 
@@ -215,7 +216,7 @@ def test_out_of_its_turn_a_hub_still_cuts_at_once_for_a_pause_or_a_lost_clamp():
         for c in hubs:
             for d in hubs:
                 if d is not c:
-                    d.claims.peers.heard(c.claims.peers.mine(0, c.claim(t)), t)
+                    d.claims.peers.heard(c.claims.peers.mine(0, shared.claim(c, t)), t)
 
     while t < 120000:
         period()
