@@ -26,6 +26,13 @@ def topic(hub_id, leaf):
     return PREFIX + hub_id + "/" + leaf
 
 
+def _hubs(ctl, now):
+    pe = ctl.claims.peers
+    heard = len(pe.heard_ids(now)) if pe is not None else 0
+    return {"share": round(ctl.claims.share, 3), "heard": heard,
+            "mode": "shared" if pe is not None and pe.all_fresh(now) else "alone"}
+
+
 def state(hub_id, hub, energy, uptime_s, heap=None, clock=None):
     """(topic, JSON) of one telemetry message. heap: (free, largest block) at
     boot; clock: where the wall clock comes from ("ntp", "rtc", "unset")."""
@@ -57,6 +64,8 @@ def state(hub_id, hub, energy, uptime_s, heap=None, clock=None):
         if sp is not None:     # solar surplus mode: charging, starting, pausing or waiting
             chargers[cid]["surplus"] = sp
     doc = {"t": uptime_s, "mode": ctl.mode, "margin": ctl.claims.margin_a}
+    if ctl.claims.share < 1:       # one of several hubs: its share, and whether it hears the others
+        doc["hubs"] = _hubs(ctl, hub.now)
     g = hub.grid
     doc["limit_source"] = ctl.claims.source()
     left = g.left_s(hub.now)
@@ -100,7 +109,7 @@ class Writer:
         self.k_v = [(json.dumps(name) + ": ").encode() for name in hub.vt_names]
         # a discovery entry (entity()) names the hub 6 times, its charger or phase 4
         longest = max([len(k) for k in self.k_ch + self.k_ph] + [0])
-        self.buf = bytearray(max(256 + 224 * len(self.k_ph) + sum((152 if hub.surplus else 128) + len(k) for k in self.k_ch) +
+        self.buf = bytearray(max(256 + (64 if hub.ctl.claims.share < 1 else 0) + 224 * len(self.k_ph) + sum((152 if hub.surplus else 128) + len(k) for k in self.k_ch) +
                                  sum(16 + len(k) for k in self.k_v), 640 + 6 * (len(hub_id) + longest)))
         self.mv = memoryview(self.buf)
         self.pos = 0
@@ -221,6 +230,13 @@ class Writer:
         self.put(b', "mode": "normal"' if ctl.mode == "normal" else b', "mode": "fallback"')
         self.put(b', "margin": ')
         self.num(ctl.claims.margin_a)
+        if ctl.claims.share < 1:
+            h = _hubs(ctl, hub.now)     # a small dict, only on a site of several hubs
+            self.put(b', "hubs": {"share": ')
+            self.fixed(h["share"], 3)
+            self.put(b', "heard": ')
+            self.int_(h["heard"])
+            self.put(b', "mode": "shared"}' if h["mode"] == "shared" else b', "mode": "alone"}')
         g = hub.grid
         self.put(b', "limit_source": "')
         self.name(ctl.claims.source())

@@ -136,6 +136,11 @@ def test_the_writer_gives_the_same_document_without_building_one():
     doc = json.loads(bytes(_same_doc(sun)[3]))
     eq(doc["chargers"]["bay0"]["surplus"], "starting")
     ok("surplus" not in doc["chargers"]["bay1"], doc["chargers"]["bay1"])
+    # one of several hubs (issue 24): its share, and whether it hears the others
+    park = dict(sc, site=dict(sc["site"], id="park", hubs=["hub", "hub2", "hub3"]))   # (the simulator's hub is "hub")
+    doc = json.loads(bytes(_same_doc(park)[3]))
+    eq(doc["hubs"], {"share": 0.333, "heard": 0, "mode": "alone"})
+    ok("hubs" not in json.loads(bytes(payload)), "a hub alone on its connection says nothing of it")
     # what a message allocates: a few floats (the phases' amps), not the ~12 KB of
     # dicts and a joined string state() builds for 31 chargers (64-bit: 448 B here)
     gc.collect()
