@@ -155,13 +155,17 @@ def judge(rows, excuse, limit, demand):
 LINES = (["L1"], ["L2"], ["L3"], ["L1", "L2"], ["L2", "L3"], ["L1", "L3"], ["L1", "L2", "L3"])
 
 
-def run3(rng, k, n, seconds, readback=True, talk=False, delay=1, faults=()):
+def run3(rng, k, n, seconds, readback=True, talk=False, delay=1, faults=(), limit=None, fill=None):
     """As run (talk: no faults but late claims), on a three-phase site whose chargers take 1 line (to neutral),
     2 (line to line) or 3; each line's current is the phasor sum of the cars
     on it (the allocator's weights) plus its house. Returns (rows [(t ms,
     the worst line's current less its limit, any house rise in the last
-    EXCUSE_MS)], the house rises, the limit)."""
-    limit, margin = rng.choice((60, 100, 200)), 2
+    EXCUSE_MS)], the house rises, the limit). fill: a list that gets the
+    cars' part over the last minute (the house holds for the last 90 s):
+    the sum of their line currents against that of one ideal allocator
+    (alloc.Site.fill over every hub's cars at once, with the room the house
+    truly leaves)."""
+    limit, margin = limit or rng.choice((60, 100, 200)), 2
     s = {"id": "park", "phases": ["L1", "L2", "L3"], "limit": limit, "margin": margin, "hubs": ["h%d" % j for j in range(k)]}
     config.validate({"site": s})
     hubs, cars = [], []
@@ -179,7 +183,7 @@ def run3(rng, k, n, seconds, readback=True, talk=False, delay=1, faults=()):
     net = Net(faults, delay)
     t = 0
     while t <= seconds * 1000:
-        if t % 20000 == 0 and t and rng.random() < 0.5:
+        if t % 20000 == 0 and t and t < (seconds - 90) * 1000 and rng.random() < 0.5:
             p = rng.randrange(3)
             new = rng.randrange(0, limit - margin)
             if new > house[p]:
@@ -208,8 +212,33 @@ def run3(rng, k, n, seconds, readback=True, talk=False, delay=1, faults=()):
             if talk:
                 net.send(t, j, ctl)
         rows.append((t, max(total) - limit))
+        if fill is not None and t >= (seconds - 60) * 1000:
+            fill.append(sum(total[p] - house[p] for p in range(3)) / _ideal(hubs, cars, limit - margin, house))
         t += PERIOD
+    if fill:
+        f = sum(fill) / len(fill)
+        del fill[:]
+        fill.append(f)
     return rows, excuse, limit
+
+
+def _ideal(hubs, cars, top, house):
+    """The sum of the line currents one allocator over every hub's cars gives."""
+    import alloc
+    chs, want, ws = [], [], []
+    for ctl, cs in zip(hubs, cars):
+        for i, c in enumerate(cs):
+            ch = ctl.site.chargers[i]
+            chs.append(alloc.Charger(len(chs), alloc.ROOT, ch.phases, 6, 32))
+            want.append(min(c.ev_max, 32) if c is not None else 0)
+            ws.append((ch.phases, ctl.site.wts[i]))
+    site = alloc.Site(["L1", "L2", "L3"], [], chs)
+    got = site.fill([top - h for h in house], want, list(range(len(chs))))
+    z = [0, 0, 0]
+    for a, (ps, w) in zip(got, ws):
+        for j in range(len(ps)):
+            z[ps[j]] += a * w[j]
+    return sum(abs(x) for x in z)
 
 
 def move(talk, delay=1, seconds=200, arrive_s=120):
