@@ -17,7 +17,12 @@ def own(self, p, now):
     if rt is None or pre is None:     # the first call: raises are followed from now on
         rt = self.rise_t = [None] * self.n
         pre = self.pre_a = [0] * self.n
-    lo = hi = w = 0.0
+    # On a line the cars add as phasors, all within 30 degrees of its voltage
+    # (line to neutral, line to line, three-phase): the least is the sum of
+    # their in-phase parts (a lower bound that adds across hubs), the most
+    # the magnitude of their sum (an upper bound; hubs' add to more).
+    lo = w = 0.0
+    hi = 0
     cars = 0
     ws, d, resp = self.site.wts, self.draws, self.cfg["response_ms"]
     for i in range(self.n):
@@ -25,17 +30,18 @@ def own(self, p, now):
         for j in range(len(ls)):
             if ls[j] != p:
                 continue
-            k = abs(ws[i][j])
+            x = ws[i][j]
+            k = x.real if isinstance(x, complex) else x
             a = d.took_ca[i] / 100
             o = self.offer[i]
             if rt[i] is not None and self._since(now, rt[i]) < resp:
                 o = pre[i] if pre[i] < o else o
-            lo += (a if a < o else o) * k
-            hi += self.committed(i, now) * k
+            lo += (a if a < o else o) * abs(k)
+            hi += self.committed(i, now) * x
             if self._want[i]:
                 cars += 1
-                w += self._want[i] * k
-    return lo, hi, cars, w
+                w += self._want[i] * abs(x)
+    return lo, abs(hi), cars, w
 
 
 def cap(self, p, now, top, a):

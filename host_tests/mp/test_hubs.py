@@ -244,6 +244,23 @@ def test_room_moves_to_a_car_that_plugs_in_at_another_hub():
     eq(worst, 0.0)
 
 
+def test_a_hub_books_its_line_to_line_cars_by_bounds_that_add_across_hubs():
+    # on L1 of a three-phase site a car across L1-L2 is 30 degrees off L1's
+    # voltage: the least it adds to L1 is its in-phase part (0.87 of it), which
+    # adds across hubs; the most, the magnitude of the hub's phasor sum. A
+    # least booked at full size (the first try) could put the house too low.
+    s = site(phases=["L1", "L2", "L3"])
+    ctl = control.Controller(s, [{"id": "a", "phases": ["L1", "L2"]}, {"id": "b", "phases": ["L1", "L3"]},
+                                 {"id": "c", "phases": ["L1"]}], {"holdoff_ms": 0})
+    for i in range(3):
+        ctl.offer[i] = 10
+        ctl.draws.took_ca[i] = 1000
+    lo, hi, cars, want = shared.own(ctl, 0, 0)
+    ok(abs(lo - 10 * (0.8660254 * 2 + 1)) < 0.01, "least %r" % lo)
+    ok(abs(hi - abs(10 * (ctl.site.wts[0][0] + ctl.site.wts[1][0] + ctl.site.wts[2][0]))) < 0.01, "most %r" % hi)
+    ok(lo <= hi <= 30, (lo, hi))
+
+
 def test_hubs_that_hear_each_other_keep_every_line_of_three_phases():
     random.seed(9)
     for case in range(12):
