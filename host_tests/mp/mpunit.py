@@ -11,6 +11,20 @@ class Failure(Exception):
     pass
 
 
+class Clock:
+    """A clock a test moves by hand (now, in ms): ticks for Services and the like."""
+    now = 0
+
+    def ticks_ms(self):
+        return self.now
+
+    def ticks_diff(self, a, b):
+        return a - b
+
+    def ticks_add(self, a, b):
+        return a + b
+
+
 def ok(cond, msg="condition is false"):
     if not cond:
         raise Failure(msg)

@@ -10,7 +10,7 @@ import control
 import hubsite
 import peers
 import shared
-from mpunit import eq, ok, raises
+from mpunit import Clock, eq, ok, raises
 
 HEAPSIZE = "4M"
 PERIOD = hubsite.PERIOD
@@ -291,18 +291,6 @@ def test_the_services_take_the_share_to_0_on_a_conflict_and_give_it_back_a_lease
     import os
     import services
     import simadc
-
-    class Clock:
-        now = 0
-
-        def ticks_ms(self):
-            return self.now
-
-        def ticks_diff(self, a, b):
-            return a - b
-
-        def ticks_add(self, a, b):
-            return a + b
 
     b = hal.load_board("sim")
     cfg = config.validate({"site": site(phases=["L1", "L2", "L3"]), "chargers": [{"id": "c0"}],

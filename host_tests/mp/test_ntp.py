@@ -4,6 +4,7 @@ import struct
 
 import config
 import ntp
+import mpunit
 from mpunit import eq, ok, raises
 
 HEAPSIZE = "2M"   # the simulated site of the last test
@@ -12,18 +13,8 @@ NTP_UNIX = 2208988800
 NOW = 1780000000            # 2026-05-28: what the server says
 
 
-class Clock:
-    def __init__(self):
-        self.now = 5000
-
-    def ticks_ms(self):
-        return self.now
-
-    def ticks_diff(self, a, b):
-        return a - b
-
-    def ticks_add(self, a, b):
-        return a + b
+class Clock(mpunit.Clock):
+    now = 5000
 
 
 def reply(req, unix, frac=0, li=0, mode=4, stratum=2, origin=None):

@@ -9,7 +9,7 @@ import hub
 import services
 import simadc
 import telemetry
-from mpunit import eq, near, ok, raises
+from mpunit import Clock, eq, near, ok, raises
 
 HEAPSIZE = "2M"
 VOLTS = 120.0
@@ -31,16 +31,6 @@ def board(vt_lines=None, charger_ct=None, lead=0.0):
 def site(chargers):
     return config.validate({"site": {"phases": ["L1", "L2"], "limit": 100, "voltage": 120},
                             "chargers": chargers, "control": {"holdoff_ms": 0}})
-
-
-class Clock:
-    now = 0
-
-    def ticks_ms(self):
-        return self.now
-
-    def ticks_diff(self, a, b):
-        return a - b
 
 
 def make(b, cfg):
