@@ -131,6 +131,7 @@ class Controller:
         self.pre_a = None      # type: list | None  # (made by shared.cap: several hubs only)
         self.rise_t = None     # type: list | None
         self.lost_t = None             # since when no peer is heard (several hubs, shared.cap)
+        self._fresh = False            # several hubs: every peer heard, this period
         self._turn = False             # several hubs: this period is this hub's turn to raise
         self._keep = False             # several hubs, not its turn, its offers fit: a car that
                                        # still wants its offer keeps it (no sharing out afresh)
@@ -181,7 +182,9 @@ class Controller:
 
     def _forget(self, now):
         """Drop timestamps before ticks_diff can no longer tell their age."""
-        for ts in (self.changed, self.hold_t, self.rise_t or self.changed, self.healthy_since):  # (no rise_t: one hub)
+        for ts in (self.changed, self.hold_t, self.rise_t, self.healthy_since):
+            if ts is None:
+                continue      # no rise_t: a hub alone on its connection
             for i in range(len(ts)):
                 if ts[i] is not None and not 0 <= self.ticks_diff(now, ts[i]) < _FORGET_MS:
                     ts[i] = None
@@ -415,8 +418,10 @@ class Controller:
                 if self.phase_fault[p]:
                     want[i] = min(want[i], ch.min_a)
         pe = cl.peers     # several hubs that hear each other: one raises at a time (peers.py)
-        self._turn = pe is not None and pe.turn(now)
-        self._keep = pe is not None and not self._turn and pe.all_fresh(now)   # shared.cap may clear it
+        several = cl.share < 1 or pe is not None
+        self._fresh = pe is not None and pe.all_fresh(now)
+        self._turn = self._fresh and pe is not None and pe.turn(now)
+        self._keep = self._fresh and not self._turn    # shared.cap may clear it
         # 4. what is free: limit - margin - non-EV estimate, down at once, up only
         # by more than 1 A (no hunting on noise); an idle charger's standing
         # minimum is not drawn, so it does not take the others' room (credit)
@@ -436,7 +441,7 @@ class Controller:
                 i = cl.imp(p)
                 if i is not None and i - cl.margin_a - self.hs[p] < a:
                     a = i - cl.margin_a - self.hs[p]    # import: export is not load
-                if cl.share < 1 or cl.peers is not None:
+                if several:
                     import shared     # one of several hubs: only then loaded
                     a = shared.cap(self, p, now, top, a)
                 base = self.avail[p] - self._credit[p]
@@ -466,7 +471,7 @@ class Controller:
             ps = ch.phases
             for j in range(len(ps)):
                 self._credit[ps[j]] += o * abs(site.wts[i][j])
-        if pe is None or not pe.all_fresh(now):
+        if not self._fresh:
             for p in range(site.nph):
                 self.avail[p] += self._credit[p]
         # (hubs that hear each other book every offer: a standing minimum
@@ -526,7 +531,7 @@ class Controller:
             if c is not None and c - cl.margin_a - self.hs[p] < top - self.nonev[p]:
                 top = c - self.hs[p] + self.nonev[p] - cl.margin_a
             lcap[p] = top - self.nonev[p] + _HAIR_A
-            if (cl.share < 1 or cl.peers is not None) and self.avail[p] + _HAIR_A < lcap[p]:
+            if several and self.avail[p] + _HAIR_A < lcap[p]:
                 lcap[p] = self.avail[p] + _HAIR_A    # one of several hubs: its part, cuts still held in it
             line[p] = lcap[p] - abs(z)
         # the lowest offers first: a raise is a probe, and lines answer one at a

@@ -66,7 +66,7 @@ def cap(self, p, now, top, a):
     ps = cl.peers
     lo, hi, cars, want = own(self, p, now)
     m = self._m[p] / 100
-    if ps is None or not ps.all_fresh(now):
+    if ps is None or not self._fresh:      # (Controller.step: every peer heard this period)
         x = m - lo
         x = top - (x if x > 0 else 0.0)
         a = (a if a < x else x) * cl.share
