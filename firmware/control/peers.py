@@ -23,8 +23,9 @@ has been heard for a lease.
 A claim is {"hub", "boot" (a number this boot drew), "seq", "site_id",
 "site" (a checksum of the site section), "ts" (wall seconds or 0)}. A claim
 of another site (site_id) is none of this hub's business. Of this site:
-- a claim with this hub's id and another boot: two hubs share one id, and
-  both would take its share;
+- a claim with this hub's id and another boot, heard again with a newer
+  seq (once is this hub's own from before a reboot, retained): two hubs
+  share one id, and both would take its share;
 - a hub that is not in site.hubs: its share is in nobody's sum;
 - another site section: the shares may not add up.
 Each takes this hub's share to 0 (its cars wait; control/claims.py) with an
@@ -98,6 +99,7 @@ class Watch:
         self.ticks_diff = ticks_diff
         self.lease_ms = lease_ms
         self.seq = 0
+        self.ghost = None     # (boot, seq) of the last claim heard with this hub's id and another boot
         self.why = None       # the last conflict heard
         self.why_t = None     # type: int | None  # when it was heard (ticks)
 
@@ -113,6 +115,14 @@ class Watch:
         if h == self.me:
             if boot == self.boot:
                 return None   # our own, back from the broker
+            seq, g = c.get("seq"), self.ghost
+            if not _int(seq):
+                return None
+            if g is None or g[0] != boot or seq <= g[1]:
+                # this hub's claim from before it booted, retained by the broker
+                # (heard at each subscribe), or another hub's first: its next tells
+                self.ghost = (boot, seq)
+                return None
             why = "hub id %s is used by two hubs" % h
         elif h not in self.hubs:
             why = "hub %s is not in site.hubs" % h

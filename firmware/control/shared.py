@@ -12,7 +12,9 @@ connection never loads them (RAM on a board). Pure logic.
 def own(self, p, now):
     """This hub's cars on line p: (the least they may draw: what it believes,
     but not a raise the car has not had response_ms to follow; the most:
-    their committed offers; how many want current; what they want)."""
+    their committed offers; how many want current; what they want; the most
+    they draw before a raise is followed: committed, but a raise counted
+    from the offer before it)."""
     rt, pre = self.rise_t, self.pre_a
     if rt is None or pre is None:     # the first call: raises are followed from now on
         rt = self.rise_t = [None] * self.n
@@ -21,7 +23,7 @@ def own(self, p, now):
     # (line to neutral, line to line, three-phase): the least is the sum of
     # their in-phase parts (a lower bound that adds across hubs), the most
     # the magnitude of their sum (an upper bound; hubs' add to more).
-    lo = w = 0.0
+    lo = w = up = 0.0
     hi = 0
     cars = 0
     ws, d, resp = self.site.wts, self.draws, self.cfg["response_ms"]
@@ -33,15 +35,17 @@ def own(self, p, now):
             x = ws[i][j]
             k = x.real if isinstance(x, complex) else x
             a = d.took_ca[i] / 100
-            o = self.offer[i]
+            o, cm = self.offer[i], self.committed(i, now)
+            hi += cm * x
             if rt[i] is not None and self._since(now, rt[i]) < resp:
                 o = pre[i] if pre[i] < o else o
+                cm = pre[i] if pre[i] < cm else cm
             lo += (a if a < o else o) * abs(k)
-            hi += self.committed(i, now) * x
+            up += cm * abs(x)
             if self._want[i]:
                 cars += 1
                 w += self._want[i] * abs(x)
-    return lo, abs(hi), cars, w
+    return lo, abs(hi), cars, w, up
 
 
 def cap(self, p, now, top, a):
@@ -50,12 +54,19 @@ def cap(self, p, now, top, a):
     hub alone (the caps from outside apply to every hub's cars together).
 
     Alone (no peers, or one not heard for a lease; control/peers.py): its
-    share of what the house and the others' cars leave, the others counted
-    high: the mains less the least its own cars draw. Believing its own
-    raise drawn before the mains shows it would count that room twice: two
-    hubs took one room. For a lease (and two periods) after it last heard
-    them all, and after boot, it does not raise: they may still count on
-    its last claim.
+    share of what the house and the others' cars leave. The others lie
+    between the mains less the most and less the least its own cars may
+    draw, and the estimate moves only when the mains leaves those bounds:
+    started high, lowered when the mains falls below, raised when the
+    mains rises past what its cars may draw. Believing its own raise drawn
+    before the mains shows it would count that room twice (two hubs took
+    one room), so the most counts a raise only once the car has had
+    response_ms to follow it. Taking the least for the others every period
+    counted its own cuts not yet followed as the others' load: each hub cut
+    again on them, halving its room a period (26, 13, 6.5, 3 A: every car
+    paused, tools/simulate.py on a two-hub scenario). For a lease (and two
+    periods) after it last heard them all, and after boot, it does not
+    raise: they may still count on its last claim.
 
     Every peer heard: the house is kept within the mains less the most and
     less the least every hub's cars may draw; the room is what the house
@@ -64,13 +75,19 @@ def cap(self, p, now, top, a):
     its fair part (every hub's cars at one level)."""
     cl = self.claims
     ps = cl.peers
-    lo, hi, cars, want = own(self, p, now)
+    lo, hi, cars, want, up = own(self, p, now)
     m = self._m[p] / 100
     if ps is None or not self._fresh:      # (Controller.step: every peer heard this period)
+        # house_a: here the others (house and other hubs' cars), from the first period alone
+        h = self.house_a[p] if ps is None or self.lost_t is not None else None
         x = m - lo
-        x = top - (x if x > 0 else 0.0)
+        if h is None or h > x or m > self.eff_a[p]:
+            h = x
+        elif h < m - up:
+            h = m - up
+        self.house_a[p] = h
+        x = top - (h if h > 0 else 0.0)
         a = (a if a < x else x) * cl.share
-        self.house_a[p] = None
         if ps is not None:
             if self.lost_t is None:
                 self.lost_t = now
@@ -91,7 +108,7 @@ def cap(self, p, now, top, a):
     # A line over its limit shows beliefs too high: the bound that is safe.
     x, hb = m - lo - lo_o, m - hi - held_o
     h = self.house_a[p]
-    if h is None or h > x or m > self.eff_a[p]:
+    if h is None or h > x or m > self.eff_a[p]:     # (the others' while alone: within a period, within bounds)
         h = x
     elif h < hb:
         h = hb
@@ -161,6 +178,6 @@ def claim(self, now):
     nph = self.site.nph
     held, lo, cars, want = [0.0] * nph, [0.0] * nph, [0] * nph, [0.0] * nph
     for p in range(nph):
-        l, h, c, w = own(self, p, now)
+        l, h, c, w, _ = own(self, p, now)
         held[p], lo[p], cars[p], want[p] = round(h, 1), round(l, 1), c, round(w, 1)
     return held, lo, cars, want
