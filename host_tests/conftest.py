@@ -122,54 +122,7 @@ def pytest_pycollect_makemodule(module_path, parent):
 
 # --- a real MQTT broker on a loopback port, for end-to-end tests -------------
 
-import shutil
-import signal
-import socket
-import tempfile
-import time
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Broker:
-    """Debian's mosquitto on 127.0.0.1:port, which tests may stop, restart, pause."""
-
-    def __init__(self):
-        self.exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="almhub-mosq-")
-        self.conf = os.path.join(self.dir, "mosquitto.conf")
-        with open(self.conf, "w") as f:
-            f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n" % self.port)
-        self.proc = None
-
-    def start(self):
-        self.log = open(os.path.join(self.dir, "mosquitto.log"), "ab")
-        self.proc = subprocess.Popen([self.exe, "-c", self.conf], stdout=self.log, stderr=self.log)
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("mosquitto did not start: %s" % open(self.log.name).read()[-500:])
-
-    def stop(self):
-        if self.proc:
-            self.proc.send_signal(signal.SIGCONT)
-            self.proc.terminate()
-            self.proc.wait(10)
-            self.proc = None
-
-    def pause(self):
-        self.proc.send_signal(signal.SIGSTOP)
-
-    def resume(self):
-        self.proc.send_signal(signal.SIGCONT)
+from broker import Broker, free_port  # noqa: E402,F401  (tools/broker.py)
 
 
 @pytest.fixture
@@ -177,5 +130,4 @@ def broker():
     b = Broker()
     b.start()
     yield b
-    b.stop()
-    shutil.rmtree(b.dir, ignore_errors=True)
+    b.remove()

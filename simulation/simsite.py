@@ -269,7 +269,7 @@ def board_for(cfg, mains_hz, charger_cts=False, vt=False):
 
 
 class Sim:
-    def __init__(self, sc):
+    def __init__(self, sc, services=True):
         self.cfg, self.events = check(sc)
         self.duration_ms = int(sc["duration"] * 1000)
         hz = sc.get("mains_hz", 50)
@@ -317,7 +317,7 @@ class Sim:
             self.hub.demand.start(self.wall0)    # quarter-hours on the clock, as Services does
         self.sv = None        # the hub's own Services, where the scenario commands it
         self.own_state = None  # the path prefix of its state, where it is the run's own
-        if any("cmd" in e or "grid_msg" in e for e in self.events):
+        if services and any("cmd" in e or "grid_msg" in e for e in self.events):
             self.services(SimClock(self))
         self.period_ms = self.hub.period_ms
         self.load = [0.0] * len(self.phases)
@@ -389,6 +389,13 @@ class Sim:
         for i, ev in enumerate(self.evs):
             ev.update(now, self.period_ms, self.volts[i])
         actual = self.lines.amps(self.load, [ev.draw for ev in self.evs], self.pv)
+        measured, offers = self.decide(now, actual)
+        return actual, measured, offers
+
+    def decide(self, now, actual):
+        """The hub's part of a period: its clamps read the lines' `actual`
+        currents (and each charger's CT its car), it measures and decides,
+        its cars see the offers, its Services run."""
         for p, a in enumerate(actual):
             self.adc.clamps[p].amps = a       # negative: the waveform turned, as an export shows
         if self.charger_cts:
@@ -400,7 +407,7 @@ class Sim:
             ev.offer(now, o)
         if self.sv is not None:
             self.sv.period(now)
-        return actual, measured, offers
+        return measured, offers
 
     def record(self, now, actual, measured, offers):
         phases = {}
@@ -412,24 +419,12 @@ class Sim:
             if k is not None:
                 w = self.hub.power.w[k]
                 phases[name]["w"] = None if w is None else round(w)
-        chargers = {}
-        states = self.hub.states
-        for i, cid in enumerate(self.ids):
-            ev = self.evs[i]
-            chargers[cid] = {"offered": offers[i], "duty": self.pilots[i].permille / 10,
-                             "draw": ev.draw, "state": states[i] if states and states[i] else "?",
-                             "car": ev.state, "believed": self.hub.ctl.draws.took_ca[i] / 100}
-            sp = self.hub.surplus_state(i)
-            if sp is not None:
-                chargers[cid]["surplus"] = sp
-        rec = {"t": now / 1000, "mode": self.hub.ctl.mode, "phases": phases, "chargers": chargers,
+        rec = {"t": now / 1000, "mode": self.hub.ctl.mode, "phases": phases, "chargers": self.chargers(offers),
                "limit": dict(zip(self.phases, self.hub.ctl.eff_a)), "limit_source": self.hub.ctl.claims.source()}
         g = self.hub.grid
         if g.scheduled:
             rec["schedule"] = "on" if g.schedule_on else "no clock"
-        log = self.hub.log
-        new = [[t / 1000, text] for t, text in log[len(log) - (self.hub.logged - self.seen):]]
-        self.seen = self.hub.logged
+        new = self.new_events()
         if new:
             rec["events"] = new
         d = self.hub.demand
@@ -438,6 +433,27 @@ class Sim:
             last = d.last      # (built when asked: once)
             rec["demand"] = demand.phases_obj(last[1], last[2], self.phases)
         return rec
+
+    def chargers(self, offers):
+        """A trace row's chargers: offer, duty, what the car draws and shows."""
+        out = {}
+        states = self.hub.states
+        for i, cid in enumerate(self.ids):
+            ev = self.evs[i]
+            out[cid] = {"offered": offers[i], "duty": self.pilots[i].permille / 10,
+                        "draw": ev.draw, "state": states[i] if states and states[i] else "?",
+                        "car": ev.state, "believed": self.hub.ctl.draws.took_ca[i] / 100}
+            sp = self.hub.surplus_state(i)
+            if sp is not None:
+                out[cid]["surplus"] = sp
+        return out
+
+    def new_events(self):
+        """The hub's log entries since the last row: [[t s, text], ...]."""
+        log = self.hub.log
+        new = [[t / 1000, text] for t, text in log[len(log) - (self.hub.logged - self.seen):]]
+        self.seen = self.hub.logged
+        return new
 
     def run(self, out):
         now = 0
@@ -473,7 +489,6 @@ class Sim:
         (plus the fallback budget while its CT is lost) would be on its own:
         [t, kind, name, actual, limit, non-EV load, fallback budget or None]."""
         ctl = self.hub.ctl
-        site = ctl.site
         out = []
         fb = ctl.fallback_a()
         for p, name in enumerate(self.phases):
@@ -483,6 +498,12 @@ class Sim:
             if actual[p] > max(lim, self.load[p] + (fb[p] if faulted else 0)):
                 out.append([now / 1000, "phase", name, round(actual[p], 2), lim,
                             round(self.load[p], 2), fb[p] if faulted else None])
+        return out + self.circuit_overloads(now)
+
+    def circuit_overloads(self, now):
+        """overloads' rows of the circuits, on this hub's chargers' draws."""
+        site = self.hub.ctl.site
+        out = []
         nph = site.nph
         for node in range(1, len(site.parent)):
             for p in range(nph):

@@ -44,24 +44,33 @@ import mpenv
 from hypothesis import strategies as st
 
 FAULTS = ["open", "shorted", "stuck", "saturated", "bias", "slipped"]
+HUB_FAULTS = ("down", "isolated", "broker", "msg_delay")     # several hubs (simulation/multisite.py)
 HEAPSIZE = "16M"
 
 
-def run(scenarios, timeout=1800):
-    """Run scenarios through simsite.check_main; one result dict each."""
+def run(scenarios, timeout=1800, engine="simsite"):
+    """Run scenarios through simsite.check_main (or multisite's, for
+    several hubs: each scenario's "mqtt" names the broker); one result dict each."""
     fd, path = tempfile.mkstemp(suffix=".json", prefix="almhub-fuzz-")
     with os.fdopen(fd, "w") as f:
         json.dump(scenarios, f)
     try:
         r = mpenv.run(["-X", "heapsize=" + HEAPSIZE, "-c",
-                       "import simsite\nsimsite.check_main(%r)\n" % path],
+                       "import %s\n%s.check_main(%r)\n" % (engine, engine, path)],
                       capture_output=True, text=True, timeout=timeout)
     finally:
         os.unlink(path)
     out = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
     if r.returncode != 0 or len(out) != len(scenarios):
-        raise RuntimeError("simsite.check_main failed (%d): %s" % (r.returncode, (r.stdout + r.stderr)[-3000:]))
+        raise RuntimeError("%s.check_main failed (%d): %s" % (engine, r.returncode, (r.stdout + r.stderr)[-3000:]))
     return out
+
+
+def run_hubs(scenarios, host, port, timeout=1800):
+    """Several hubs' scenarios (hub_scenarios) against the broker at host:port."""
+    for sc in scenarios:
+        sc["mqtt"] = {"host": host, "port": port}
+    return run(scenarios, timeout, "multisite")
 
 
 def _excuses(sc):
@@ -71,6 +80,10 @@ def _excuses(sc):
     ev = [(0.0, 5.0)]   # boot: cars may be plugged from the start
     for e in sc.get("events", []):
         t = float(e["t"])
+        if any(k in e for k in HUB_FAULTS):
+            if e.get("down") is False:
+                ev.append((t, 5.0))    # a hub boots again: its cars may draw at once
+            continue                   # the faults of several hubs: never an excuse
         ev.append((t, 5.0 if "plug" in e else 1.5 if "contact" in e else 0.0))
         if "plug" in e and e.get("wait"):
             ev.append((t + e["wait"], 0.0))     # a late starter takes its standing offer
@@ -236,6 +249,57 @@ def scenarios(draw, max_chargers=30, duration=240):
         sc["grid"] = {"topic": draw(st.booleans()), "failsafe_a": draw(st.integers(0, max(limits))),
                       "failsafe_s": draw(st.integers(0, 120)), "contact_limit_a": draw(st.integers(0, max(limits)))}
     return sc
+
+
+@st.composite
+def hub_scenarios(draw, duration=180):
+    """Several hubs on one site (simulation/multisite.py): a site drawn as
+    scenarios() draws one, its chargers shared among 2-4 hubs (a circuit's
+    chargers on one hub: circuits are each hub's own), random shares, each
+    hub with or without read-back; its load steps, arrivals, departures and
+    clamp faults (at one hub), and the faults of several hubs: a hub's power
+    cut, a hub isolated from the broker, the broker down, claims late."""
+    base = draw(scenarios(max_chargers=24, duration=duration))
+    site = dict(base["site"], id="fuzz")
+    site.pop("pv", None)
+    k = draw(st.integers(2, 4))
+    ids = ["h%d" % j for j in range(k)]
+    if draw(st.booleans()):
+        w = [draw(st.integers(1, 9)) for _ in ids]
+        site["shares"] = {h: int(1000 * x / sum(w)) / 1000 for h, x in zip(ids, w)}
+    root = {}
+    for c in site["circuits"]:
+        root[c["id"]] = root[c["parent"]] if c["parent"] else c["id"]
+    home = {r: draw(st.sampled_from(ids)) for r in set(root.values())}
+    hubs = [{"id": h, "chargers": [], "readback": draw(st.booleans())} for h in ids]
+    owner = {}
+    for ch in base["chargers"]:
+        ch.pop("surplus", None)
+        h = home[root[ch["circuit"]]] if "circuit" in ch else draw(st.sampled_from(ids))
+        hubs[ids.index(h)]["chargers"].append(ch)
+        owner[ch["id"]] = h
+    events = []
+    whose = {p: draw(st.sampled_from(ids)) for p in site["phases"]}    # a clamp's fault and its end, one hub's
+    for e in base["events"]:
+        if any(x in e for x in ("cmd", "grid_msg", "contact", "pv")):
+            continue
+        if "sensor" in e:
+            e = dict(e, hub=whose[e["sensor"]])
+        events.append(e)
+    t_of = st.integers(0, duration * 2).map(lambda x: x / 2.0)
+    for _ in range(draw(st.integers(1, 4))):
+        t = draw(t_of)
+        end = min(duration, t + draw(st.integers(2, 90)))
+        kind = draw(st.sampled_from(["down", "isolated", "broker", "msg_delay"]))
+        if kind == "broker":
+            events += [{"t": t, "broker": "down"}, {"t": end, "broker": "up"}]
+        elif kind == "msg_delay":
+            events += [{"t": t, "msg_delay": draw(st.sampled_from([0.5, 1, 2, 4]))}, {"t": end, "msg_delay": 0}]
+        else:
+            h = draw(st.sampled_from(ids))
+            events += [{"t": t, "hub": h, kind: True}, {"t": end, "hub": h, kind: False}]
+    return {"duration": duration, "mains_hz": base["mains_hz"], "charger_cts": base["charger_cts"],
+            "site": site, "hubs": hubs, "control": base["control"], "events": events}
 
 
 def _grid_limits(limits):

@@ -4,10 +4,14 @@
     python3 tools/simulate.py SCENARIO.json --view 20    # a live view at 20x real time
     python3 tools/simulate.py SCENARIO.json --view 1 --mqtt 127.0.0.1:1883 [--hub-id demo]
 
+A scenario with "hubs" (tools/scenarios/hubs.json) is a site of several hubs,
+each its own firmware on its own connection to a broker: --mqtt's, the
+scenario's "mqtt", or else a mosquitto this program starts on a free port.
+
 stdout: one JSON object per control period (see docs/simulator.md, "The trace"). A bad
 scenario exits with status 2 and a one-line error. The simulation itself is
-simulation/simsite.py running in MicroPython: this program starts it and, with
---view, draws its records.
+simulation/simsite.py (several hubs: simulation/multisite.py) running in
+MicroPython: this program starts it and, with --view, draws its records.
 """
 
 import argparse
@@ -24,8 +28,11 @@ import mpenv  # noqa: E402
 HEAPSIZE = "2M"
 
 
-def start(path, live, state_dir):
-    code = "import simsite\nsimsite.main(%r, %r, %r)\n" % (os.path.abspath(path), live, state_dir)
+def start(path, live, state_dir, hubs=False):
+    if hubs:      # several hubs (simulation/multisite.py): simulated time, their own state
+        code = "import multisite\nmultisite.main(%r)\n" % os.path.abspath(path)
+    else:
+        code = "import simsite\nsimsite.main(%r, %r, %r)\n" % (os.path.abspath(path), live, state_dir)
     return mpenv.popen(["-X", "heapsize=" + HEAPSIZE, "-c", code],
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -47,6 +54,26 @@ def render(rec, events):
         lines.append("%-8s   %s    %3d A  %5.1f %%  %5.1f A" % (
             cid, ch["state"], ch["offered"], ch["duty"], ch["draw"]))
     lines += ["", "events"] + ["  %7.1f s  %s" % e for e in events[-6:]]
+    return "\n".join(lines)
+
+
+def render_hubs(rec, events):
+    """A site of several hubs: its lines, then each hub, its link and its cars."""
+    lines = ["almhub simulator   t = %7.1f s   %d hubs   broker %s" % (
+        rec["t"], len(rec["hubs"]), rec["broker"].upper()), "", "phase   actual  house   limit"]
+    for name, ph in sorted(rec["phases"].items()):
+        over = "  OVER" if ph["actual"] > ph["limit"] else ""
+        lines.append("%-5s %7.1f A %5.1f A %5s A  [%s]%s" % (
+            name, ph["actual"], ph["house"], ph["limit"], bar(ph["actual"], ph["limit"]), over))
+    lines += ["", "hub   power mqtt  mode      sharing  cars: offered A (* drawing)"]
+    for hid, h in sorted(rec["hubs"].items()):
+        if not h["up"]:
+            lines.append("%-5s OFF" % hid)
+            continue
+        cars = " ".join("%2d%s" % (c["offered"], "*" if c["draw"] else " ") for _, c in sorted(h["chargers"].items()))
+        lines.append("%-5s on    %-5s %-9s %-8s %s" % (hid, "up" if h["mqtt"] else "DOWN", h["mode"],
+                                                       "yes" if h["shared"] else "alone", cars))
+    lines += ["", "events"] + ["  %7.1f s  %s  %s" % e for e in events[-8:]]
     return "\n".join(lines)
 
 
@@ -72,6 +99,13 @@ def main(argv=None):
 
 def run(args, tmp):
     path = args.scenario
+    try:
+        with open(path) as f:
+            hubs = "hubs" in json.load(f)
+    except (OSError, ValueError):
+        hubs = False      # the firmware says what is wrong with it
+    if hubs:
+        return run_hubs(args, tmp)
     if args.mqtt:
         host, _, port = args.mqtt.rpartition(":")
         try:
@@ -93,6 +127,11 @@ def run(args, tmp):
         state_dir = os.path.join(tmp, "state", "")
         os.mkdir(state_dir)
     proc = start(path, args.live, state_dir)
+    return follow(proc, args, render, lambda rec: [(e[0], e[1]) for e in rec.get("events", ())])
+
+
+def follow(proc, args, draw, new_events):
+    """The firmware's records: passed on as they are, or drawn (--view)."""
     last_t = None
     events = []
     wall0 = time.monotonic()
@@ -101,12 +140,12 @@ def run(args, tmp):
             sys.stdout.write(line)
             continue
         rec = json.loads(line)
-        events += [(e[0], e[1]) for e in rec.get("events", ())]
+        events += new_events(rec)
         due = wall0 + rec["t"] / args.view
         delay = due - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-        screen = render(rec, events)
+        screen = draw(rec, events)
         if "mqtt" in rec:
             screen += "\n\nmqtt %s  (connects %d, telemetry sent %d)" % (
                 "up" if rec["mqtt"]["up"] else "DOWN", rec["mqtt"]["connects"], rec["mqtt"]["sent"])
@@ -122,6 +161,35 @@ def run(args, tmp):
     if args.view and last_t is not None:
         print("\nsimulated %.0f s" % last_t)
     return 0
+
+
+def run_hubs(args, tmp):
+    """Several hubs: each on its own connection to the broker --mqtt names
+    (or the scenario's "mqtt"); without either, a mosquitto of its own."""
+    if args.live:
+        print("simulate: a site of several hubs runs in simulated time (--view, not --live)", file=sys.stderr)
+        return 2
+    with open(args.scenario) as f:
+        sc = json.load(f)
+    broker = None
+    if args.mqtt:
+        host, _, port = args.mqtt.rpartition(":")
+        sc["mqtt"] = {"host": host or "127.0.0.1", "port": int(port)}
+    elif "mqtt" not in sc:
+        from broker import Broker
+        broker = Broker()
+        broker.start()
+        sc["mqtt"] = {"host": "127.0.0.1", "port": broker.port}
+    path = os.path.join(tmp, "scenario.json")
+    with open(path, "w") as f:
+        json.dump(sc, f)
+    try:
+        proc = start(path, 0, None, hubs=True)
+        return follow(proc, args, render_hubs, lambda rec: [
+            (e[0], hid, e[1]) for hid, h in sorted(rec["hubs"].items()) for e in h.get("events", ())])
+    finally:
+        if broker is not None:
+            broker.remove()
 
 
 if __name__ == "__main__":
