@@ -231,7 +231,7 @@ def _close(sim):
 
 
 class MultiSim:
-    def __init__(self, sc):
+    def __init__(self, sc, ideal=False):
         self.site, hubs, self.events = _check(sc)
         self.duration_ms = int(sc["duration"] * 1000)
         self.delay_ms = 0
@@ -254,6 +254,17 @@ class MultiSim:
         self.pv = [0.0] * len(self.phases)
         self.limit = [float(x) for x in self.site_limits(sc["site"])]
         self.next_event = 0
+        self.top = [x - sc["site"].get("margin", 0) for x in self.limit]
+        self.one = None       # with ideal: one allocator over every hub's chargers (rows' "ideal_a")
+        if ideal:
+            import alloc
+            chs, self.wts = [], []
+            for h in self.hubs:
+                site = h.sim.hub.ctl.site
+                for i, ch in enumerate(site.chargers):
+                    chs.append(alloc.Charger(len(chs), alloc.ROOT, ch.phases, ch.min_a, ch.max_a))
+                    self.wts.append(site.wts[i])
+            self.one = alloc.Site(self.phases, [], chs)
 
     def site_limits(self, site):
         lim = site["limit"]
@@ -333,7 +344,30 @@ class MultiSim:
                 row["events"] = new
             rec["hubs"][h.id] = row
         rec["cars_a"] = round(ev, 2)
+        if self.one is not None:
+            rec["ideal_a"] = round(self.ideal(now), 2)
+            rec["lines_a"] = round(sum(actual[p] - self.load[p] for p in range(len(self.phases))), 2)
         return rec
+
+    def ideal(self, now):
+        """The sum of the line currents one allocator over every hub's
+        chargers gives the cars that want current now, with the room the
+        house truly leaves (rows' "ideal_a"; the cars' own: "lines_a")."""
+        want = []
+        for h in self.hubs:
+            for ev in h.cars:
+                ok = ev.plugged and ev.wh_left > 0 and now >= ev.start_ms
+                want.append(ev.ev_max if ok else 0)
+        chs = self.one.chargers
+        for i, c in enumerate(chs):
+            want[i] = min(want[i], c.max_a) if want[i] >= c.min_a else 0
+        got = self.one.fill([self.top[p] - self.load[p] for p in range(len(self.phases))], want, list(range(len(chs))))
+        z = [0j] * len(self.phases)
+        for i, a in enumerate(got):
+            ps, w = chs[i].phases, self.wts[i]
+            for j in range(len(ps)):
+                z[ps[j]] += a * w[j]
+        return sum(abs(x) for x in z)
 
     def overloads(self, now, actual):
         """simsite.Sim.overloads for the whole site: a line over its limit and
@@ -414,11 +448,11 @@ def check_main(path):
         print(json.dumps(res))
 
 
-def main(path):
+def main(path, ideal=False):
     try:
         with open(path) as f:
             sc = json.load(f)
-        sim = MultiSim(sc)
+        sim = MultiSim(sc, ideal)
     except OSError as e:
         print("simulate: %s: cannot read (%s)" % (path, e), file=sys.stderr)
         sys.exit(2)

@@ -248,17 +248,32 @@ def clock_s(v):
     return day * 86400 + h * 3600 + m * 60 + sec
 
 
+_CT_RATINGS = (100, 200, 400, 600, 800, 1200, 2000)    # A: split-core clamps as sold
+
+
 def board_for(cfg, mains_hz, charger_cts=False, vt=False):
     """The sim board with one CT per site phase (and one per charger, named
-    after it); with vt, voltage references: one AC-AC adapter on L1 for a
-    one- or two-line service (L2 its opposite), one per line on three."""
+    after it), clamps rated at least 1.25 times the site's limit (the sim
+    board's 100 A ones read up to ~200 A of a charger's waveform: a 400 A
+    site would look like saturated clamps); with vt, voltage references:
+    one AC-AC adapter on L1 for a one- or two-line service (L2 its
+    opposite), one per line on three."""
     import hal
     b = dict(hal.load_board("sim"))
-    proto = b["ct"][0]
+    proto = small = b["ct"][0]
+    lim = cfg["site"]["limit"]
+    lim = max(lim) if isinstance(lim, list) else lim
+    rating = _CT_RATINGS[-1]
+    for r in _CT_RATINGS:
+        if r >= 1.25 * lim:
+            rating = r
+            break
+    if rating != proto["rating_a"]:     # a clamp sized for the service, its burden as the 100 A one's
+        proto = dict(proto, rating_a=rating, ratio=proto["ratio"] * rating // proto["rating_a"])
     phases = cfg["site"]["phases"]
     b["ct"] = [dict(proto, name=p) for p in phases]
     if charger_cts:
-        b["ct"] += [dict(proto, name=c["id"]) for c in cfg["chargers"]]
+        b["ct"] += [dict(small, name=c["id"]) for c in cfg["chargers"]]
     if vt:
         if len(phases) == 3:
             b["vt"] = [{"name": "V" + p, "ratio": 281, "lines": {p: 0}} for p in phases]

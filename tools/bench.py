@@ -434,7 +434,110 @@ def hubs():
             "hearing each other" if talk else "alone", delay, first, fair, worst))
 
 
-SECTIONS = [accuracy, rms, power, measure, control, utilisation, heap, fuzz, hubs]
+def _site_of_hubs(seed, k=3, n=30, limit=400, seconds=420, down=(300, 360), move=None):
+    """k hubs of n chargers on one three-phase site (chargers on 1-3 lines,
+    multisite's scenario): every car arrives in the first 90 s, the house
+    holds; the broker is down for `down` (s, s); move: (hub, at s), a car
+    that plugs in there late (its bay the hub's last, kept empty till then)."""
+    import random
+    rng = random.Random(seed)
+    lines = (["L1"], ["L2"], ["L3"], ["L1", "L2"], ["L2", "L3"], ["L1", "L3"], ["L1", "L2", "L3"])
+    hubs, events = [], [{"t": 0, "load": {p: rng.randrange(40, 121) for p in ("L1", "L2", "L3")}}]
+    for j in range(k):
+        chs = [{"id": "h%d-%02d" % (j, i), "phases": rng.choice(lines), "max": 32} for i in range(n)]
+        hubs.append({"id": "h%d" % j, "chargers": chs})
+        for c in chs[:-1] if move else chs:
+            events.append({"t": rng.randrange(1, 90), "plug": c["id"], "ev_max": rng.choice((16, 32)),
+                           "kwh": 500, "delay": rng.randrange(0, 5)})
+    if move:
+        events.append({"t": move[1], "plug": "%s-%02d" % (move[0], n - 1), "ev_max": 32, "kwh": 500, "delay": 2})
+    if down:
+        events += [{"t": down[0], "broker": "down"}, {"t": down[1], "broker": "up"}]
+    return {"duration": seconds, "site": {"id": "bench", "phases": ["L1", "L2", "L3"], "limit": limit,
+                                          "margin": 4, "fallback": limit // 4},
+            "hubs": hubs, "events": events}
+
+
+def _run_hubs(sc, broker, tmp):
+    sc = dict(sc, mqtt={"host": "127.0.0.1", "port": broker.port})
+    path = os.path.join(tmp, "hubs.json")
+    with open(path, "w") as f:
+        json.dump(sc, f)
+    r = mpenv.run(["-X", "heapsize=32M", "-c", "import multisite\nmultisite.main(%r, True)\n" % path],
+                  capture_output=True, text=True, timeout=1200)
+    if r.returncode:
+        sys.exit("bench: multisite failed:\n" + r.stderr[-3000:])
+    return [json.loads(line) for line in r.stdout.splitlines()]
+
+
+def multihub():
+    """Several hubs as the firmware runs them (simulation/multisite.py): each
+    its own firmware on its own connection to a real mosquitto."""
+    import time
+    import fuzzlib
+    from broker import Broker
+    broker = Broker()
+    broker.start()
+    tmp = tempfile.mkdtemp(prefix="almhub-bench-")
+    try:
+        print("Several hubs, each its own firmware on its own MQTT connection to mosquitto (multisite):")
+        seeds = (1, 2) if QUICK else (1, 2, 3, 4)
+        for seed in seeds:
+            t0 = time.time()
+            rows = _run_hubs(_site_of_hubs(seed), broker, tmp)
+            steady = [r for r in rows if 240 <= r["t"] < 300]
+            alone = [r for r in rows if 320 <= r["t"] < 360]
+            worst = max(max(p["actual"] - p["limit"] for p in r["phases"].values()) for r in rows)
+
+            def part(rs):
+                return sum(r["lines_a"] for r in rs) / sum(r["ideal_a"] for r in rs)
+            print("  90 chargers on 3 hubs, 400 A, 3 phases, chargers on 1-3 lines (site %d, %.0f s):" % (seed, time.time() - t0))
+            print("    hearing each other: the cars' line currents %.2f of one ideal allocator's (goal: within 5 %%);"
+                  " broker down, each hub alone at its third: %.2f; most over a limit %.1f A"
+                  % (part(steady), part(alone), max(worst, 0.0)))
+        rows = _run_hubs(_site_of_hubs(7, n=10, limit=200, seconds=300, down=None, move=("h1", 200)), broker, tmp)
+        first = fair = None
+        for r in rows:
+            c = r["hubs"]["h1"]["chargers"]["h1-09"]
+            if r["t"] >= 200 and first is None and c["offered"] >= 6:
+                first = r["t"] - 200
+        end = rows[-1]["hubs"]["h1"]["chargers"]["h1-09"]["draw"]
+        for r in rows:
+            if r["t"] >= 200 and fair is None and r["hubs"]["h1"]["chargers"]["h1-09"]["draw"] >= end - 1:
+                fair = r["t"] - 200
+        print("  a car plugs in at h1 when the other 29 hold the room (30 chargers on 3 hubs, 200 A): offered"
+              " after %s s, its part (%.0f A) after %s s   (goal <= 10 s)" % (first, end, fair))
+        from hypothesis import given, settings, HealthCheck
+        n = 16 if QUICK else 64
+        seed = int(os.environ.get("ALMHUB_FUZZ_SEED", int(time.time()) % 100000))
+        batch = []
+
+        @settings(max_examples=n, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @given(fuzzlib.hub_scenarios())
+        def draw(sc):
+            batch.append(sc)
+        import random
+        random.seed(seed)
+        from hypothesis import seed as hseed
+        hseed(seed)(draw)()
+        t0 = time.time()
+        res = fuzzlib.run_hubs(batch, "127.0.0.1", broker.port)
+        bad = worst = longest = 0.0
+        for sc, r in zip(batch, res):
+            problems, w, _ = fuzzlib.judge(sc, r)
+            bad += 1 if problems else 0
+            worst = max(worst, w)
+            longest = max(longest, fuzzlib.longest_episode(r))
+        print("  scenario fuzzing of several hubs (seed %d: ALMHUB_FUZZ_SEED=%d repeats it), %d sites of 180 s"
+              " with power cuts, isolation, the broker down, late claims, %.0f s:" % (seed, seed, len(batch), time.time() - t0))
+        print("    %d broke the invariant; worst overload outside the excuses %.1f A*s (goal 0); longest over"
+              " any limit %.1f s" % (bad, worst, longest))
+    finally:
+        broker.remove()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+SECTIONS = [accuracy, rms, power, measure, control, utilisation, heap, fuzz, hubs, multihub]
 
 if __name__ == "__main__":
     if QUICK:
