@@ -173,14 +173,18 @@ class Watch:
                 return False
         return True
 
+    def rounds(self):
+        """The turns every hub has taken, as heard: the site's common count."""
+        total = self.turns
+        for x in self.n:
+            total += x
+        return total
+
     def turn(self, now):
         """This hub's turn to raise (every peer fresh)."""
         if not self.all_fresh(now):
             return False
-        total = self.turns
-        for x in self.n:
-            total += x
-        return total % len(self.hubs) == self.place
+        return self.rounds() % len(self.hubs) == self.place
 
     def conflict(self, now):
         if self.why_t is not None and 0 <= self.ticks_diff(now, self.why_t) < self.lease_ms:

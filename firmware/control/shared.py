@@ -150,27 +150,68 @@ def offered(self, p):
 
 def fair(self, p, cap, cars, want, now):
     """This hub's part of cap on line p: every car of every fresh hub at one
-    level, a hub never above what its cars want (water-filling)."""
+    level, a hub never above what its cars want (water-filling). Where the
+    level is under a car's minimum (6 A), not every car can charge: the
+    site's cars take turns (_slots)."""
     ps = self.claims.peers
     if not cars or ps is None:
         return 0.0
-    hubs = [(want / cars, cars, want)]
+    hubs = [(want / cars, cars, want, ps.place)]
     for j in range(len(ps.ids)):
         if ps.fresh(j, now) and ps.cars[j][p]:
             c = ps.cars[j][p]
-            hubs.append((ps.want[j][p] / c, c, ps.want[j][p]))
+            hubs.append((ps.want[j][p] / c, c, ps.want[j][p], ps.hubs.index(ps.ids[j])))
     hubs.sort()
     n = 0
     for h in hubs:
         n += h[1]
-    for per, c, w in hubs:
+    for k in range(len(hubs)):
+        per, c, w, pl = hubs[k]
         if per * n > cap:
+            if cap + _HAIR_A < _MIN_A * n:
+                rnd = ps.rounds() * self.cfg["period_ms"] // self.cfg["slot_ms"]
+                return _slots(hubs[k:], cap, n, ps.place, rnd) * _MIN_A
             return cap * cars / n           # the level: own cars at it
         cap -= w
         n -= c
-        if per == want / cars and c == cars and w == want:
+        if pl == ps.place:
             return want                     # own cars satisfied below the level
     return want
+
+
+_MIN_A = 6          # J1772's least offer: a slot
+_HAIR_A = 0.05      # as control.py's
+_PHI = 0.6180339887
+
+
+def _slots(hubs, cap, n, me, rnd):
+    """How many of the room's whole minimums (slots) are hub `me`'s, of the
+    hubs still wanting ((per car, cars, want, place) each) at the level.
+    Each hub has slots * its cars / n: the whole part, and its fraction as
+    a chance at the slots left over. Those go to the hubs whose fractions,
+    laid end to end in site.hubs order, hold the points r + k (k = 0, 1,
+    ... below the slots left over); r moves by the golden ratio each round
+    (rnd: the site's turns, a round about every slot_ms). Every hub
+    computes the same, a hub gets one in a round with the chance of its
+    fraction, and no more slots are given than there are. Views that
+    differ for a period delay a raise only: a hub takes only what no other
+    holds (cap)."""
+    slots = int((cap + _HAIR_A) // _MIN_A)      # (a room read a hair under a slot still holds it)
+    left = slots
+    for h in hubs:
+        left -= int(slots * h[1] / n)
+    r = (rnd * _PHI) % 1.0
+    acc = 0.0
+    for h in sorted(hubs, key=lambda h: h[3]):
+        e = slots * h[1] / n
+        f = e - int(e)
+        k = int(acc - r) if acc > r else 0      # the first point r + k at or past acc
+        if r + k < acc:
+            k += 1
+        if h[3] == me:
+            return int(e) + (1 if k < left and r + k < acc + f else 0)
+        acc += f
+    return 0
 
 
 def claim(self, now):

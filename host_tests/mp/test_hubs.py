@@ -326,3 +326,34 @@ def test_the_services_take_the_share_to_0_on_a_conflict_and_give_it_back_a_lease
             os.remove(d + name)
         except OSError:
             pass
+
+
+def test_short_room_is_shared_in_slots_across_the_site():
+    # issue 24 item 4: 18 A for four cars (h0 has one, h1 three) is three 6 A
+    # slots. Filled as levels, 4.5 A a car: h0's car never charged and a
+    # slot stayed empty. In slots, each round every hub computes the same:
+    # never more than three given, and h0's car has one in 3/4 of them
+    hubs = [(32.0, 1, 32.0, 0), (32.0, 3, 96.0, 1)]
+    had = 0
+    for rnd in range(400):
+        mine = [shared._slots(hubs, 18.0, 4, me, rnd) for me in (0, 1)]
+        eq(sum(mine), 3, "round %d: %r" % (rnd, mine))
+        had += mine[0]
+    ok(abs(had / 400 - 0.75) < 0.02, "h0's part of the rounds %r" % (had / 400))
+    # generated: 2-5 hubs of 1-9 cars, room for fewer minimums than cars
+    random.seed(4)
+    for case in range(60):
+        k = random.randrange(2, 6)
+        hubs = [(32.0, random.randrange(1, 10), 0.0, j) for j in range(k)]
+        n = sum(h[1] for h in hubs)
+        cap = random.uniform(0, 6 * n)
+        slots = int((cap + 0.05) // 6)    # a hair under a slot holds it (control._HAIR_A)
+        total = [0] * k
+        for rnd in range(300):
+            mine = [shared._slots(hubs, cap, n, me, rnd) for me in range(k)]
+            ok(sum(mine) <= slots, "case %d round %d: %r of %d slots" % (case, rnd, mine, slots))
+            for j in range(k):
+                total[j] += mine[j]
+        for j in range(k):
+            ok(abs(total[j] / 300 - slots * hubs[j][1] / n) < 0.05 + 1e-9,
+               "case %d: hub %d had %.2f slots a round, its part %.2f" % (case, j, total[j] / 300, slots * hubs[j][1] / n))
