@@ -112,12 +112,14 @@ def control():
     print("  simulator     %.0f simulated s per wall s (hub incl. measurement)" % res["sim_s_per_wall_s"])
 
 
-def _heap_run(exe, path, heap_kb, port, seconds, state_dir, ca=None, count=False, rom=None):
-    """heap_mp.py's result in heap_kb KiB, or None if it failed (or MQTT did not run)."""
+def _heap_run(exe, path, heap_kb, port, seconds, state_dir, ca=None, count=False, rom=None, hubs=False):
+    """heap_mp.py's result in heap_kb KiB, or None if it failed (or MQTT did not run).
+    hubs: the hub is one of two on its connection (claims out and in)."""
     import shutil
     shutil.rmtree(state_dir, ignore_errors=True)
     os.makedirs(state_dir)
-    env = dict(mpenv.env(), MICROPYPATH=path, ALMHUB_COUNT="1" if count else "0", ALMHUB_ROMFS=rom or "")
+    env = dict(mpenv.env(), MICROPYPATH=path, ALMHUB_COUNT="1" if count else "0", ALMHUB_ROMFS=rom or "",
+               ALMHUB_HUBS="1" if hubs else "0")
     args = [str(port), str(seconds), state_dir + "/"] + ([ca] if ca else [])
     r = subprocess.run([exe, "-X", "heapsize=%dK" % heap_kb, os.path.join(HERE, "heap_mp.py")] + args,
                        capture_output=True, text=True, env=env, cwd=state_dir, timeout=3600)
@@ -270,6 +272,10 @@ def heap():
             print("  %s, code in ROMFS (the image read into the heap first: the unix port has no flash):" % label)
             print("    smallest heap          %d KiB with the %.1f KiB image = %.1f KiB on a board  (target <= 96 KB)"
                   % (kb_rom, rom_kb, kb_rom - rom_kb))
+            kb_hubs = _smallest(lambda k: _heap_run(exe, path_rom, k, port, hour, state, ca, rom=img, hubs=True))
+            if kb_hubs is not None:
+                print("    one of two hubs        %d KiB = %.1f KiB on a board (claims out and in each period, sharing)"
+                      % (kb_hubs, kb_hubs - rom_kb))
             day_kb, res = _day(lambda k: _heap_run(exe, path_rom, k, port, day, state, ca, rom=img),
                                max(kb_rom + 2, ESP32_HEAP_KB + int(rom_kb + 1)))
             if res is None:

@@ -94,23 +94,13 @@ def _kwh(wh):
 _SCALE = (1, 10, 100, 1000)
 
 
-class Writer:
-    """Telemetry written into one buffer, reused every message: no dicts, no
-    joined strings, no big string a message (the heap stays in one piece; an
-    ESP32 has ~110 KB). The same JSON as state(); numbers with a fixed number
-    of decimals. `payload(...)` returns (topic, memoryview): valid until the next."""
+class JsonBuf:
+    """JSON written into one buffer of `size` bytes, made once and reused for
+    every message: no dicts, no joined strings, no big string a message (the
+    heap stays in one piece; an ESP32 has ~110 KB)."""
 
-    def __init__(self, hub_id, hub):
-        ctl = hub.ctl
-        self.hub_id = hub_id
-        self.topic = topic(hub_id, "telemetry")
-        self.k_ph = [(json.dumps(name) + ': {"a": ').encode() for name in ctl.phase_names]
-        self.k_ch = [(json.dumps(cid) + ': {"a": ').encode() for cid in hub.ids]
-        self.k_v = [(json.dumps(name) + ": ").encode() for name in hub.vt_names]
-        # a discovery entry (entity()) names the hub 6 times, its charger or phase 4
-        longest = max([len(k) for k in self.k_ch + self.k_ph] + [0])
-        self.buf = bytearray(max(256 + (64 if hub.ctl.claims.share < 1 else 0) + 224 * len(self.k_ph) + sum((152 if hub.surplus else 128) + len(k) for k in self.k_ch) +
-                                 sum(16 + len(k) for k in self.k_v), 640 + 6 * (len(hub_id) + longest)))
+    def __init__(self, size):
+        self.buf = bytearray(size)
         self.mv = memoryview(self.buf)
         self.pos = 0
         self.enc = {}         # the few names that occur (sensor status, pilot state), as bytes
@@ -162,6 +152,66 @@ class Writer:
                 buf[k] = 48 + f % 10
                 f //= 10
             self.pos = e
+
+    def nums(self, vals, places):
+        """A JSON list of numbers, `places` decimals each (0: ints)."""
+        self.put(b"[")
+        for i in range(len(vals)):
+            if i:
+                self.put(b", ")
+            if places:
+                self.fixed(vals[i], places)
+            else:
+                self.int_(vals[i])
+        self.put(b"]")
+
+
+class ClaimWriter(JsonBuf):
+    """A hub's claim (control/peers.py: the same JSON as Watch.mine) written
+    into a buffer of its own each period; write() returns a memoryview,
+    valid until the next (a claim still in the outbox then goes out newer)."""
+
+    _KEYS = (b', "held": ', b', "lo": ', b', "cars": ', b', "want": ')
+    _PLACES = (1, 1, 0, 1)
+
+    def __init__(self, watch):
+        self.head = ('{"hub": %s, "boot": %d, "site_id": %s, "site": %d, "seq": ' % (
+            json.dumps(watch.me), watch.boot, json.dumps(watch.site_id), watch.site_sum)).encode()
+        JsonBuf.__init__(self, len(self.head) + 128 + 4 * 12 * watch.nph)
+
+    def write(self, watch, wall_s, co):
+        """co: (held, lo, cars, want) per phase (shared.claim)."""
+        watch.seq += 1
+        self.pos = 0
+        self.put(self.head)
+        self.int_(watch.seq)
+        self.put(b', "ts": ')
+        self.int_(wall_s)
+        for k in range(4):
+            self.put(self._KEYS[k])
+            self.nums(co[k], self._PLACES[k])
+        self.put(b', "n": ')
+        self.int_(watch.turns)
+        self.put(b"}")
+        return self.mv[:self.pos]
+
+
+class Writer(JsonBuf):
+    """Telemetry written into one buffer (JsonBuf). The same JSON as state();
+    numbers with a fixed number of decimals. `payload(...)` returns (topic,
+    memoryview): valid until the next."""
+
+    def __init__(self, hub_id, hub):
+        ctl = hub.ctl
+        self.hub_id = hub_id
+        self.topic = topic(hub_id, "telemetry")
+        self.k_ph = [(json.dumps(name) + ': {"a": ').encode() for name in ctl.phase_names]
+        self.k_ch = [(json.dumps(cid) + ': {"a": ').encode() for cid in hub.ids]
+        self.k_v = [(json.dumps(name) + ": ").encode() for name in hub.vt_names]
+        # a discovery entry (entity()) names the hub 6 times, its charger or phase 4
+        longest = max([len(k) for k in self.k_ch + self.k_ph] + [0])
+        JsonBuf.__init__(self, max(256 + (64 if hub.ctl.claims.share < 1 else 0) + 224 * len(self.k_ph) + sum((152 if hub.surplus else 128) + len(k) for k in self.k_ch) +
+                                   sum(16 + len(k) for k in self.k_v), 640 + 6 * (len(hub_id) + longest)))
 
     def num(self, x):
         if isinstance(x, int):

@@ -357,3 +357,24 @@ def test_short_room_is_shared_in_slots_across_the_site():
         for j in range(k):
             ok(abs(total[j] / 300 - slots * hubs[j][1] / n) < 0.05 + 1e-9,
                "case %d: hub %d had %.2f slots a round, its part %.2f" % (case, j, total[j] / 300, slots * hubs[j][1] / n))
+
+
+def test_the_claim_written_in_its_buffer_is_the_watch_s_claim():
+    # services posts its claim from one buffer (telemetry.ClaimWriter), not a
+    # dict through json.dumps each period: the same JSON, parsed the same
+    import json
+    import telemetry
+
+    def diff(a, b):
+        return a - b
+    s = site(phases=["L1", "L2", "L3"], hubs=["h1", "h2"])
+    w, twin = peers.Watch("h1", s, 12345, diff), peers.Watch("h1", s, 12345, diff)
+    cw = telemetry.ClaimWriter(w)
+    w.turns = twin.turns = 41
+    for wall, co in ((0, ([19.0, 6.5, 0.0], [13.0, 6.0, 0.0], [3, 1, 0], [96.0, 32.0, 0.0])),
+                     (1780300000, ([10000.0] * 3, [9999.9] * 3, [30] * 3, [10000.0] * 3))):
+        got = json.loads(bytes(cw.write(w, wall, co)))
+        eq(got, twin.mine(wall, co))
+        eq(w.heard(got, 0), None, "our own, back from the broker")
+    w.seq = twin.seq = 2 ** 30
+    eq(json.loads(bytes(cw.write(w, 1780300000, co)))["seq"], twin.mine(1780300000, co)["seq"])

@@ -21,6 +21,13 @@ the bytes each period allocates (the hub's step and the services, with gc
 off around them: so in a heap large enough to hold a period's garbage). A
 MemoryError ends it with a traceback instead.
 
+With ALMHUB_HUBS=1 the hub is one of two on its connection (site.hubs,
+docs/multi-hub.md): it posts its claim each period and hears its peer's,
+handed to its Services as the link hands a message (a claim of ~250 B,
+made each period as receiving it makes one), so control/peers.py and
+control/shared.py are loaded and every period shares as hubs that hear
+each other do.
+
 With ALMHUB_ROMFS=IMAGE (`mpremote romfs build` of the .mpy build) the code
 runs from a ROMFS mounted at /rom (vfs.VfsRom), as on a board whose firmware
 has the partition: bytecode and constant data are used in place. The unix
@@ -144,6 +151,9 @@ def main():
         cfg["mqtt"] = {"host": "127.0.0.1", "port": port, "hub_id": "heap", "ping_ms": 60000}
         if ca:
             cfg["mqtt"].update(tls=True, ca=ca, server_name="localhost")
+    hubs = os.getenv("ALMHUB_HUBS") == "1"
+    if hubs:
+        cfg["site"].update(id="heapsite", hubs=["heap", "peer"])
     cal = hal.calibration(board)
     gc.collect()
     w0 = gc.mem_alloc()
@@ -162,6 +172,12 @@ def main():
     heap.unload(heap.BOOT_ONLY)      # as main does (hal stays: this program holds it)
     sv = services.Services(h, cfg, clock, state_dir + "state.json", state_dir + "energy.json",
                            capture_dir=state_dir)
+    peer = None
+    if hubs:
+        import peers
+        peer = ('{"hub": "peer", "boot": 5, "seq": %d, "site_id": "heapsite", "site": ' +
+                str(peers.checksum(cfg["site"])) + ', "ts": 0, "held": [12.0, 6.0, 20.0], "lo": [12.0, 6.0, 20.0],'
+                ' "cars": [2, 1, 3], "want": [64.0, 32.0, 96.0], "n": %d}')
     gc.collect()
     low = None
     peak = 0
@@ -194,6 +210,9 @@ def main():
             gc.collect()
             gc.disable()
         a0 = gc.mem_alloc()
+        if peer is not None:    # its claim, as the link hands it over (its turns: one in two)
+            n = sv.watch.turns - (t // period) % 2
+            sv.peer_message(peer % (t // period + 1, n if n > 0 else 0))
         h.step(t)
         sv.period(t)
         used = gc.mem_alloc()
@@ -216,7 +235,8 @@ def main():
                       "largest_free": biggest, "periods": t // period,
                       "alloc_per_period": {"median": median * 32 + 16, "max": most},
                       "mqtt_up": bool(sv.link and sv.link.up), "telemetry": sv.link.published if sv.link else 0,
-                      "connects": sv.link.connects if sv.link else 0}))
+                      "connects": sv.link.connects if sv.link else 0,
+                      "shared": bool(peer and sv.watch.all_fresh(t - period))}))
 
 
 main()
