@@ -31,7 +31,6 @@ time, a few ms a period.
 
 import json
 import socket
-import sys
 import time
 
 import config
@@ -90,14 +89,7 @@ def _check(sc):
             owner[c["id"]] = h["id"]
     own = {i: [] for i in ids}
     common = []
-    events = sc.get("events", [])
-    if not isinstance(events, list):
-        raise config.ConfigError("events: expected a list")
-    for i, e in enumerate(events):
-        w = "events[%d]" % i
-        if not isinstance(e, dict):
-            raise config.ConfigError(w + ": expected an object")
-        config._num(e.get("t"), w + ".t", 0, sc.get("duration", 0))
+    for w, e in simsite.events_of(sc):
         who = e.get("hub")
         if who is not None and who not in own:
             raise config.ConfigError("%s.hub: no hub %r" % (w, who))
@@ -432,31 +424,10 @@ class MultiSim:
                     pass
 
 
-
 def check_main(path):
     """For the fuzzer: a JSON list of multi-hub scenarios in, one JSON line each out."""
-    import gc
-    with open(path) as f:
-        scenarios = json.load(f)
-    for sc in scenarios:
-        gc.collect()
-        try:
-            res = MultiSim(sc).check()
-        except Exception as e:  # the fuzzer reports any exception as a failure
-            sys.print_exception(e, sys.stderr)  # type: ignore  # (the stubs want an IOBase_mp)
-            res = {"error": "%s: %s" % (type(e).__name__, e)}
-        print(json.dumps(res))
+    simsite.check_main(path, MultiSim)
 
 
 def main(path, ideal=False):
-    try:
-        with open(path) as f:
-            sc = json.load(f)
-        sim = MultiSim(sc, ideal)
-    except OSError as e:
-        print("simulate: %s: cannot read (%s)" % (path, e), file=sys.stderr)
-        sys.exit(2)
-    except (ValueError, TypeError, KeyError) as e:  # ConfigError is a ValueError; json too
-        print("simulate: %s: %s" % (path, e), file=sys.stderr)
-        sys.exit(2)
-    sim.run(lambda rec: print(json.dumps(rec)))
+    simsite.load(path, lambda sc: MultiSim(sc, ideal)).run(lambda rec: print(json.dumps(rec)))

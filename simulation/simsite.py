@@ -158,17 +158,26 @@ class Readback:
         return self.rb.states(now)
 
 
-def _check_events(sc):
-    phases = sc["site"]["phases"]
-    ids = [c["id"] for c in sc.get("chargers", [])]
+def events_of(sc):
+    """(where, event) of a scenario's events, each an object with a time in the run."""
     events = sc.get("events", [])
     if not isinstance(events, list):
         raise config.ConfigError("events: expected a list")
+    out = []
     for i, e in enumerate(events):
         w = "events[%d]" % i
         if not isinstance(e, dict):
             raise config.ConfigError(w + ": expected an object")
-        config._num(e.get("t"), w + ".t", 0, sc["duration"])
+        config._num(e.get("t"), w + ".t", 0, sc.get("duration", 0))
+        out.append((w, e))
+    return out
+
+
+def _check_events(sc):
+    phases = sc["site"]["phases"]
+    ids = [c["id"] for c in sc.get("chargers", [])]
+    events = sc.get("events", [])
+    for w, e in events_of(sc):
         kinds = [k for k in _EVENT_KINDS if k in e]
         if len(kinds) != 1:
             raise config.ConfigError(w + ": needs exactly one of " + ", ".join(_EVENT_KINDS))
@@ -582,16 +591,17 @@ class Sim:
                 "response_ms": self.hub.ctl.cfg["response_ms"]}
 
 
-def check_main(path):
+def check_main(path, make=None):
     """For the scenario fuzzer: a JSON list of scenarios in, one JSON line per
-    scenario out, {"rows", "over", "bad", ...} or {"error": traceback}."""
+    scenario out, {"rows", "over", "bad", ...} or {"error": traceback}.
+    make: what runs a scenario (Sim; multisite.MultiSim for several hubs)."""
     import gc
     with open(path) as f:
         scenarios = json.load(f)
     for sc in scenarios:
         gc.collect()
         try:
-            res = Sim(sc).check()
+            res = (make or Sim)(sc).check()
         except Exception as e:  # the fuzzer reports any exception as a failure
             sys.print_exception(e, sys.stderr)  # type: ignore  # (the stubs want an IOBase_mp)
             res = {"error": "%s: %s" % (type(e).__name__, e)}
@@ -658,17 +668,23 @@ def live(sim, speed, out, state_dir):
             time.sleep_ms(int(wait))
 
 
-def main(path, speed=0, state_dir="/tmp/almhub-sim-"):
+def load(path, make):
+    """The scenario at path, made into a simulation by make(scenario); a bad
+    one ends the program with status 2 and one line saying why."""
     try:
         with open(path) as f:
             sc = json.load(f)
-        sim = Sim(sc)
+        return make(sc)
     except OSError as e:
         print("simulate: %s: cannot read (%s)" % (path, e), file=sys.stderr)
         sys.exit(2)
     except (ValueError, TypeError, KeyError) as e:  # ConfigError is a ValueError; json too
         print("simulate: %s: %s" % (path, e), file=sys.stderr)
         sys.exit(2)
+
+
+def main(path, speed=0, state_dir="/tmp/almhub-sim-"):
+    sim = load(path, Sim)
     if speed:
         live(sim, speed, lambda rec: print(json.dumps(rec)), state_dir)
     else:

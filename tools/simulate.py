@@ -42,13 +42,19 @@ def bar(value, limit, width=30):
     return "#" * n + "." * (width - n)
 
 
-def render(rec, events):
-    lines = ["almhub simulator   t = %7.1f s   mode: %s" % (rec["t"], rec["mode"].upper()), ""]
-    lines.append("phase   actual  measured  limit")
+def phase_lines(rec, second):
+    """A row's phases: actual, `second` (measured, or the house), limit, a bar."""
+    lines = ["phase   actual  %8s  limit" % second]
     for name, ph in sorted(rec["phases"].items()):
         over = "  OVER" if ph["actual"] > ph["limit"] else ""
         lines.append("%-5s %7.1f A %7.1f A %5s A  [%s]%s" % (
-            name, ph["actual"], ph["measured"], ph["limit"], bar(ph["actual"], ph["limit"]), over))
+            name, ph["actual"], ph[second], ph["limit"], bar(ph["actual"], ph["limit"]), over))
+    return lines
+
+
+def render(rec, events):
+    lines = ["almhub simulator   t = %7.1f s   mode: %s" % (rec["t"], rec["mode"].upper()), ""]
+    lines += phase_lines(rec, "measured")
     lines += ["", "charger  state  offered   duty    draw"]
     for cid, ch in sorted(rec["chargers"].items()):
         lines.append("%-8s   %s    %3d A  %5.1f %%  %5.1f A" % (
@@ -60,11 +66,8 @@ def render(rec, events):
 def render_hubs(rec, events):
     """A site of several hubs: its lines, then each hub, its link and its cars."""
     lines = ["almhub simulator   t = %7.1f s   %d hubs   broker %s" % (
-        rec["t"], len(rec["hubs"]), rec["broker"].upper()), "", "phase   actual  house   limit"]
-    for name, ph in sorted(rec["phases"].items()):
-        over = "  OVER" if ph["actual"] > ph["limit"] else ""
-        lines.append("%-5s %7.1f A %5.1f A %5s A  [%s]%s" % (
-            name, ph["actual"], ph["house"], ph["limit"], bar(ph["actual"], ph["limit"]), over))
+        rec["t"], len(rec["hubs"]), rec["broker"].upper()), ""]
+    lines += phase_lines(rec, "house")
     lines += ["", "hub   power mqtt  mode      sharing  cars: offered A (* drawing)"]
     for hid, h in sorted(rec["hubs"].items()):
         if not h["up"]:
