@@ -653,6 +653,10 @@ def test_hubs_of_one_site_hear_each_other_and_a_mismatch_takes_both_shares_to_0(
         # (with the same site sections a car here is offered 8 A by then)
         rec = hubs[0].after(20)
         assert all(ch["offered"] == 0 for ch in rec["chargers"].values()), rec["chargers"]
+        # the installer's view: neither shares (docs/multi-hub.md, "Setting up a site")
+        r = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "monitor.py"), "--port", str(broker.port),
+                            "--once", "--wait", "7"], capture_output=True, text=True, timeout=30)
+        assert "hub h1  ONLINE" in r.stdout and "ALONE at its safe share: share 0.0, hears 0 peer(s)" in r.stdout, r.stdout
     finally:
         lis.close()
         for h in hubs:

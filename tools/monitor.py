@@ -57,6 +57,11 @@ class Monitor:
                 t = h["telemetry"] or {}
                 out.append("hub %s  %s  mode %s  uptime %s s" % (hub, h["status"].upper(),
                                                                  t.get("mode", "?"), t.get("t", "?")))
+                hs = t.get("hubs")
+                if hs:      # one of several hubs on the connection (docs/multi-hub.md)
+                    out.append("  %s: share %s, hears %s peer(s)" % (
+                        "sharing" if hs.get("mode") == "shared" else "ALONE at its safe share",
+                        hs.get("share"), hs.get("heard")))
                 for name, ph in sorted((t.get("phases") or {}).items()):
                     out.append("  %-4s %6.1f A of %s A  (free %s A)  sensor %s" % (
                         name, ph.get("a", 0), ph.get("limit"), ph.get("avail"), ph.get("sensor")))
