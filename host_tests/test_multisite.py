@@ -130,6 +130,29 @@ def test_short_room_rotates_across_hubs(tmp_path, broker):
     assert sum(r["cars_a"] for r in rows) / len(rows) >= 0.9 * 18
 
 
+def test_a_circuit_on_two_hubs_is_shared_by_their_shares(tmp_path, broker):
+    # a 32 A carport feeder with two chargers of each hub on it: neither hub
+    # sees the other's cars on it (no clamp there), so each keeps to its
+    # share of it; a feeder said to be one hub's (site.circuits[].hub) is all
+    # that hub's. Each hub alone giving it all: 64 A on the 32 A feeder
+    site = {"id": "park", "phases": ["L1"], "limit": 200, "margin": 2,
+            "circuits": [{"id": "carport", "limit": 32, "parent": None},
+                         {"id": "garage", "limit": 32, "parent": None, "hub": "h1"}]}
+    sc = {"duration": 120, "site": site,
+          "hubs": [{"id": "h1", "chargers": [{"id": "a%d" % i, "circuit": "carport"} for i in (1, 2)] +
+                                             [{"id": "g%d" % i, "circuit": "garage"} for i in (1, 2)]},
+                   {"id": "h2", "chargers": [{"id": "b%d" % i, "circuit": "carport"} for i in (1, 2)]}],
+          "events": [{"t": 0, "load": {"L1": 10}}] + [{"t": 1, "plug": c} for c in ("a1", "a2", "b1", "b2", "g1", "g2")]}
+    rows = run(sc, tmp_path, broker)
+    for r in rows:
+        feeder = sum(c["draw"] for h in r["hubs"].values() for cid, c in h["chargers"].items() if cid[0] in "ab")
+        assert feeder <= 32.5, (r["t"], feeder)
+    end = rows[-1]["hubs"]
+    assert sum(end["h1"]["chargers"][c]["draw"] for c in ("a1", "a2")) == 16, end["h1"]
+    assert sum(end["h2"]["chargers"][c]["draw"] for c in ("b1", "b2")) == 16, end["h2"]
+    assert sum(end["h1"]["chargers"][c]["draw"] for c in ("g1", "g2")) >= 30, "the garage is h1's own"
+
+
 def test_a_bad_scenario_says_why_and_runs_nothing(tmp_path, broker):
     for bad, why in (({"hubs": []}, "hubs: a list of 1 to 16 hubs"),
                      ({"events": [{"t": 5, "sensor": "L1", "fault": "open"}]}, "whose?"),

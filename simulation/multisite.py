@@ -247,6 +247,20 @@ class MultiSim:
         self.limit = [float(x) for x in self.site_limits(sc["site"])]
         self.next_event = 0
         self.top = [x - sc["site"].get("margin", 0) for x in self.limit]
+        # each circuit's limit and the chargers (over all hubs, in the lines'
+        # order) on it or below it: its truth is every hub's cars on it
+        parent = dict((c["id"], c) for c in sc["site"].get("circuits", []))
+        self.circuits = [(c["id"], c["limit"], []) for c in sc["site"].get("circuits", [])]
+        g = 0
+        for hid, hsc in hubs:
+            for ch in hsc["chargers"]:
+                cid = ch.get("circuit")
+                while cid:
+                    for c in self.circuits:
+                        if c[0] == cid:
+                            c[2].append(g)
+                    cid = parent[cid].get("parent")
+                g += 1
         self.one = None       # with ideal: one allocator over every hub's chargers (rows' "ideal_a")
         if ideal:
             import alloc
@@ -364,7 +378,7 @@ class MultiSim:
     def overloads(self, now, actual):
         """simsite.Sim.overloads for the whole site: a line over its limit and
         over what the house (plus the fallback of every hub blind on it)
-        would take alone; and each hub's circuits."""
+        would take alone; a circuit over its limit, every hub's cars on it."""
         out = []
         for p, name in enumerate(self.phases):
             fb, blind = 0.0, False
@@ -376,9 +390,17 @@ class MultiSim:
             if actual[p] > max(lim, self.load[p] + fb):
                 out.append([now / 1000, "phase", name, round(actual[p], 2), lim, round(self.load[p], 2),
                             round(fb, 2) if blind else None])
+        draws = []
         for h in self.hubs:
-            if h.sim is not None:
-                out += h.sim.circuit_overloads(now)
+            draws += [ev.draw for ev in h.cars]
+        w = self.lines.w
+        for cid, lim, on in self.circuits:
+            for p, name in enumerate(self.phases):
+                z = 0j
+                for g in on:
+                    z += draws[g] * w[p][g]
+                if abs(z) > lim:
+                    out.append([now / 1000, "circuit", "%s/%s" % (cid, name), round(abs(z), 2), lim, 0.0, None])
         return out
 
     def run(self, out):

@@ -255,7 +255,7 @@ def scenarios(draw, max_chargers=30, duration=240):
 def hub_scenarios(draw, duration=180):
     """Several hubs on one site (simulation/multisite.py): a site drawn as
     scenarios() draws one, its chargers shared among 2-4 hubs (a circuit's
-    chargers on one hub: circuits are each hub's own), random shares, each
+    on one hub, said so, or on any), random shares, each
     hub with or without read-back; its load steps, arrivals, departures and
     clamp faults (at one hub), and the faults of several hubs: a hub's power
     cut, a hub isolated from the broker, the broker down, claims late."""
@@ -270,12 +270,18 @@ def hub_scenarios(draw, duration=180):
     root = {}
     for c in site["circuits"]:
         root[c["id"]] = root[c["parent"]] if c["parent"] else c["id"]
-    home = {r: draw(st.sampled_from(ids)) for r in set(root.values())}
+    # a circuit tree on one hub, said so (site.circuits[].hub: all of its room
+    # that hub's), or its chargers on any hub (each at its share of it)
+    home = {r: draw(st.sampled_from(ids + [None])) for r in sorted(set(root.values()))}
+    for c in site["circuits"]:
+        if c["parent"] is None and home[c["id"]] is not None:
+            c["hub"] = home[c["id"]]
     hubs = [{"id": h, "chargers": [], "readback": draw(st.booleans())} for h in ids]
     owner = {}
     for ch in base["chargers"]:
         ch.pop("surplus", None)
-        h = home[root[ch["circuit"]]] if "circuit" in ch else draw(st.sampled_from(ids))
+        h = home[root[ch["circuit"]]] if "circuit" in ch else None
+        h = h or draw(st.sampled_from(ids))
         hubs[ids.index(h)]["chargers"].append(ch)
         owner[ch["id"]] = h
     events = []

@@ -141,6 +141,12 @@ class Hub:
         # (config.share_of: 0 where its id is not in site.hubs: its cars wait)
         me = (cfg.get("mqtt") or {}).get("hub_id", "hub")
         self.ctl.claims.share = config.share_of(site, me)
+        if "hubs" in site:      # a circuit not its own: its share of the circuit's limit
+            a = self.ctl.site
+            for node in range(1, len(a.limit_a)):
+                f = config.circuit_share(site, a.circuit_ids[node], me)
+                if f < 1:
+                    a.limit_a[node] = int(a.limit_a[node] * f)
         unlisted = "hubs" in site and me not in site["hubs"]
         self.writer = PilotWriter(pilots, self.ids, self.event)
         self.charger_ch = wiring.charger_ch

@@ -14,7 +14,7 @@ MAX_HUBS = 16       # hubs on one connection (30 chargers each)
 GRID_KEYS = ("topic", "failsafe_a", "failsafe_s", "contact_limit_a", "schedule")
 SCHEDULE_KEYS = ("utc_offset_min", "dst", "hourly", "windows")
 WINDOW_KEYS = ("days", "from", "to", "ev_max_a")
-CIRCUIT_KEYS = ("id", "limit", "parent")
+CIRCUIT_KEYS = ("id", "limit", "parent", "hub")
 CHARGER_KEYS = ("id", "phases", "circuit", "min", "max", "priority", "floor", "ventilation", "surplus")
 MQTT_KEYS = ("host", "port", "user", "password", "hub_id", "keepalive", "telemetry_ms", "ping_ms", "tls",
              "ca", "server_name")
@@ -119,6 +119,8 @@ def validate_site(site):
         parent = c.get("parent")
         if parent is not None and parent != "":
             _name(parent, w + ".parent")
+        if "hub" in c and c["hub"] not in site.get("hubs", ()):
+            raise ConfigError("%s.hub: %r is not in site.hubs (the hub all of its chargers are on)" % (w, c["hub"]))
         ids[cid] = c
     for i, c in enumerate(circuits):  # every parent exists, and no loops
         seen, p = {c["id"]}, c.get("parent")
@@ -247,6 +249,36 @@ def _hubs(site):
                           % total)
 
 
+def circuit_share(site, cid, hub_id):
+    """The part of circuit cid's limit hub hub_id may use: all of it on a
+    site of one hub or where the circuit is its own (site.circuits[].hub);
+    else its safe share, so that every hub at its share keeps the circuit
+    (the hubs do not share a circuit's room by claims)."""
+    for c in site.get("circuits", ()):
+        if c["id"] == cid and c.get("hub") == hub_id:
+            return 1.0
+    return share_of(site, hub_id)
+
+
+def _own_circuits(cfg):
+    """Several hubs: no charger of this hub on a circuit that is another's."""
+    site = cfg["site"]
+    if "hubs" not in site:
+        return
+    me = (cfg.get("mqtt") or {}).get("hub_id", "hub")
+    parent = {}
+    for c in site.get("circuits", ()):
+        parent[c["id"]] = c
+    for i, ch in enumerate(cfg.get("chargers", [])):
+        cid = ch.get("circuit")
+        while cid:
+            c = parent[cid]
+            if c.get("hub", me) != me:
+                raise ConfigError("chargers[%d].circuit: %r is on circuit %r, which is hub %r's "
+                                  "(site.circuits[].hub); this hub is %r" % (i, ch["id"], cid, c["hub"], me))
+            cid = c.get("parent")
+
+
 def share_of(site, hub_id):
     """The safe share of hub hub_id on a validated site: 1.0 for a site of one
     hub (no site.hubs), 0.0 for a hub that is not listed (its cars wait)."""
@@ -275,6 +307,7 @@ def validate(cfg):
             raise ConfigError("control.%s: %r is outside %d..%d (%s)" % (k, v, lo, hi, why))
     if "mqtt" in cfg:
         validate_mqtt(cfg["mqtt"])
+    _own_circuits(cfg)
     if "ntp" in cfg:
         validate_ntp(cfg["ntp"])
     if "grid" in cfg:

@@ -38,6 +38,29 @@ def test_hubs_and_shares_are_checked_whole():
         ok(why in str(e), "%r: %s" % (bad, e))
 
 
+def test_a_circuit_is_one_hub_s_or_shared_by_the_shares():
+    # site.circuits[].hub: every charger of that circuit (and those below it)
+    # on that hub, which has all of its room; any other circuit of a site of
+    # several hubs: each hub its share of it (no hub sees the others' cars there)
+    s = site(circuits=[{"id": "feeder", "limit": 32}, {"id": "garage", "limit": 40, "hub": "h1"},
+                       {"id": "bay", "limit": 32, "parent": "garage"}])
+    mq = {"host": "127.0.0.1", "hub_id": "h1"}
+    config.validate({"site": s, "chargers": [{"id": "c1", "circuit": "bay"}, {"id": "c2", "circuit": "feeder"}],
+                     "mqtt": mq})
+    e = raises(config.ConfigError, config.validate, {"site": s, "chargers": [{"id": "c1", "circuit": "bay"}],
+                                                     "mqtt": dict(mq, hub_id="h2")})
+    eq(str(e), "chargers[0].circuit: 'c1' is on circuit 'garage', which is hub 'h1''s (site.circuits[].hub); "
+               "this hub is 'h2'")
+    e = raises(config.ConfigError, config.validate, {"site": site(circuits=[{"id": "k", "limit": 32, "hub": "h9"}])})
+    ok("site.circuits[0].hub: 'h9' is not in site.hubs" in str(e), e)
+    e = raises(config.ConfigError, config.validate,
+               {"site": {"phases": ["L1"], "limit": 40, "circuits": [{"id": "k", "limit": 32, "hub": "h1"}]}})
+    ok("is not in site.hubs" in str(e), e)
+    eq([config.circuit_share(s, c, "h1") for c in ("feeder", "garage", "bay")], [0.5, 1.0, 0.5])
+    eq([config.circuit_share(s, c, "h2") for c in ("feeder", "garage")], [0.5, 0.5])
+    eq(config.circuit_share({"phases": ["L1"], "limit": 40, "circuits": [{"id": "k", "limit": 32}]}, "k", "hub"), 1.0)
+
+
 def test_the_share_of_each_hub():
     eq(config.share_of({"phases": ["L1"], "limit": 40}, "hub"), 1.0)          # one hub: all of it
     eq(config.share_of(site(hubs=["a", "b", "c", "d"]), "c"), 0.25)          # equal by default
