@@ -129,6 +129,7 @@ class Link:
         # reconnect's period lands past its garbage and splits the free end
         self.outbox = [None] * OUTBOX_ROOM  # type: list
         del self.outbox[:]      # a slice deletion keeps the room
+        self.topics = {}    # kind -> almhub/<id>/<kind>
         self.connects = 0
         self.drops = 0
         self.published = 0
@@ -191,7 +192,10 @@ class Link:
     def post(self, kind, payload, retain=False, qos=0):
         """Queue payload on almhub/<id>/<kind>: sent by the next service()
         the broker is up for (kept within `keep`'s bound while it is away)."""
-        self.outbox.append((telemetry.topic(self.hub_id, kind), payload, retain, qos))
+        t = self.topics.get(kind)
+        if t is None:       # each kind's topic made once (a claim is posted every period)
+            t = self.topics[kind] = telemetry.topic(self.hub_id, kind)
+        self.outbox.append((t, payload, retain, qos))
 
     def keep(self, n):
         """Only the latest n queued messages are kept (the broker is away)."""
