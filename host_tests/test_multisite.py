@@ -153,6 +153,28 @@ def test_a_circuit_on_two_hubs_is_shared_by_their_shares(tmp_path, broker):
     assert sum(end["h1"]["chargers"][c]["draw"] for c in ("g1", "g2")) >= 30, "the garage is h1's own"
 
 
+def test_hubs_whose_site_sections_differ_give_up_their_shares(tmp_path, broker):
+    # item 5: h2 was given 99 A where the site has 100: neither can trust the
+    # shares to add up, so both take theirs to 0 and say why, for as long as
+    # they hear it; a hub listed nowhere (h3) gets 0 of its own, and the
+    # others refuse to share with it too
+    for extra, why in (({"site": {"limit": 99}}, ("hub h2 has another site section", "hub h1 has another site section")),
+                       (None, ("hub h3 is not in site.hubs", "hub h3 is not in site.hubs"))):
+        sc = two_hubs([], duration=60)
+        if extra:
+            sc["hubs"][1].update(extra)
+        else:
+            sc["site"]["hubs"] = ["h1", "h2"]
+            sc["hubs"].append({"id": "h3", "chargers": [{"id": "c1", "max": 32}]})
+            sc["events"].append({"t": 1, "plug": "c1"})
+        rows = run(sc, tmp_path, broker)
+        said = {h: [e[1] for r in rows for e in r["hubs"][h].get("events", ())] for h in ("h1", "h2")}
+        assert "share 0, its chargers wait: " + why[0] in said["h1"], said["h1"]
+        assert "share 0, its chargers wait: " + why[1] in said["h2"], said["h2"]
+        for r in rows[20:]:
+            assert r["cars_a"] == 0 and all(h["share"] == 0 for h in r["hubs"].values()), (r["t"], r["hubs"])
+
+
 def test_a_bad_scenario_says_why_and_runs_nothing(tmp_path, broker):
     for bad, why in (({"hubs": []}, "hubs: a list of 1 to 16 hubs"),
                      ({"events": [{"t": 5, "sensor": "L1", "fault": "open"}]}, "whose?"),
