@@ -10,8 +10,9 @@ gives up its share until the conflict has been gone for a lease.
 
 Where hubs agree on shares (control.py, _shared), a claim also carries
 "held", "lo", "want" (A per phase: the most and the least its cars may
-draw, what they want), "cars" (per phase: how many want current) and "n"
-(how many turns it has taken). Raises go round: a hub may raise only in
+draw, what they want), "cars" (per phase: how many want current), "pri"
+(of them, how many have a priority above 0: short room goes to them first,
+site-wide) and "n" (how many turns it has taken). Raises go round: a hub may raise only in
 its turn, when the sum of every hub's n, as it has heard them, modulo the
 number of hubs is its place in site.hubs; it takes its turn by counting
 it. A hub that has not heard the last turn sees the turn before, which is
@@ -89,6 +90,7 @@ class Watch:
         self.lo = [[0.0] * nph for _ in range(k)]
         self.want = [[0.0] * nph for _ in range(k)]
         self.cars = [[0] * nph for _ in range(k)]
+        self.pri = [[0] * nph for _ in range(k)]     # of them, how many have a priority above 0
         self.n = [0] * k
         self.co = [False] * k        # its claims carry what it holds and wants
         self.turns = 0               # this hub's turns taken
@@ -149,11 +151,14 @@ class Watch:
         held, lo, want, cars, n = c.get("held"), c.get("lo"), c.get("want"), c.get("cars"), c.get("n")
         if _amps(held, self.nph) and _amps(lo, self.nph) and _amps(want, self.nph) and _amps(cars, self.nph) \
                 and _int(n) and n >= 0:
+            pri = c.get("pri")          # (a claim without it: none)
+            pri = pri if _amps(pri, self.nph) else None
             for p in range(self.nph):
                 self.held[j][p] = float(held[p])
                 self.lo[j][p] = float(lo[p] if lo[p] < held[p] else held[p])
                 self.want[j][p] = float(want[p])
                 self.cars[j][p] = int(cars[p])
+                self.pri[j][p] = int(pri[p]) if pri else 0
             self.n[j] = n
             self.co[j] = True
         else:
@@ -198,11 +203,13 @@ class Watch:
                 if self.t[j] is not None and 0 <= self.ticks_diff(now, self.t[j]) < self.lease_ms]
 
     def mine(self, wall_s=0, co=None):
-        """This hub's claim; co: (held, lo, cars, want) per phase (control.Controller.claim)."""
+        """This hub's claim; co: (held, lo, cars, want, pri) per phase (shared.claim)."""
         self.seq += 1
         c = {"hub": self.me, "boot": self.boot, "seq": self.seq, "site_id": self.site_id,
              "site": self.site_sum, "ts": wall_s}
         if co is not None:
-            c["held"], c["lo"], c["cars"], c["want"] = co
+            c["held"], c["lo"], c["cars"], c["want"] = co[0], co[1], co[2], co[3]
+            if len(co) > 4:
+                c["pri"] = co[4]
             c["n"] = self.turns
         return c

@@ -156,20 +156,21 @@ def fair(self, p, cap, cars, want, now):
     ps = self.claims.peers
     if not cars or ps is None:
         return 0.0
-    hubs = [(want / cars, cars, want, ps.place)]
+    hubs = [(want / cars, cars, want, ps.place, _pri(self, p))]
     for j in range(len(ps.ids)):
         if ps.fresh(j, now) and ps.cars[j][p]:
             c = ps.cars[j][p]
-            hubs.append((ps.want[j][p] / c, c, ps.want[j][p], ps.hubs.index(ps.ids[j])))
+            k = ps.pri[j][p]
+            hubs.append((ps.want[j][p] / c, c, ps.want[j][p], ps.hubs.index(ps.ids[j]), k if k < c else c))
     hubs.sort()
     n = 0
     for h in hubs:
         n += h[1]
     for k in range(len(hubs)):
-        per, c, w, pl = hubs[k]
+        per, c, w, pl, _ = hubs[k]
         if per * n > cap:
             if cap + _HAIR_A < _MIN_A * n:
-                rnd = ps.rounds() * self.cfg["period_ms"] // self.cfg["slot_ms"]
+                rnd = ps.rounds() * self.cfg["period_ms"] // self.cfg["slot_ms"]    # the site's rounds
                 return _slots(hubs[k:], cap, n, ps.place, rnd) * _MIN_A
             return cap * cars / n           # the level: own cars at it
         cap -= w
@@ -184,41 +185,70 @@ _HAIR_A = 0.05      # as control.py's
 _PHI = 0.6180339887
 
 
+def _pri(self, p):
+    """How many of this hub's cars on line p that want current have a
+    priority above 0 (control.py's order serves them first)."""
+    k = 0
+    for i in range(self.n):
+        ch = self.site.chargers[i]
+        if self._want[i] and ch.priority > 0 and p in ch.phases:
+            k += 1
+    return k
+
+
 def _slots(hubs, cap, n, me, rnd):
     """How many of the room's whole minimums (slots) are hub `me`'s, of the
-    hubs still wanting ((per car, cars, want, place) each) at the level.
-    Each hub has slots * its cars / n: the whole part, and its fraction as
-    a chance at the slots left over. Those go to the hubs whose fractions,
-    laid end to end in site.hubs order, hold the points r + k (k = 0, 1,
-    ... below the slots left over); r moves by the golden ratio each round
-    (rnd: the site's turns, a round about every slot_ms). Every hub
-    computes the same, a hub gets one in a round with the chance of its
-    fraction, and no more slots are given than there are. Views that
-    differ for a period delay a raise only: a hub takes only what no other
-    holds (cap)."""
+    hubs still wanting ((per car, cars, want, place, priority cars) each)
+    at the level: first the cars with a priority above 0 across the site,
+    then the others (_deal each)."""
     slots = int((cap + _HAIR_A) // _MIN_A)      # (a room read a hair under a slot still holds it)
+    if slots <= 0:
+        return 0        # (no room, or less than none: the others hold more than the room)
+    np = 0
+    for h in hubs:
+        np += h[4]
+    first = slots if slots < np else np
+    mine = 0
+    if first:
+        mine = _deal(first, [(h[4], h[3]) for h in hubs], np, me, rnd * _PHI)
+    if slots > first and n > np:
+        mine += _deal(slots - first, [(h[1] - h[4], h[3]) for h in hubs], n - np, me, rnd * _PHI + 0.5)
+    return mine
+
+
+def _deal(slots, hubs, n, me, x):
+    """Hub me's part of `slots` dealt to hubs ((cars, place) each) by their
+    cars (n in all). Each hub has slots *
+    its cars / n: the whole part, and its fraction as a chance at the slots
+    left over. Those go to the hubs whose fractions, laid end to end in
+    site.hubs order, hold the points r + j (j = 0, 1, ... below the slots
+    left over); r, the fraction of x, moves by the golden ratio each round
+    (a round is about slot_ms of the site's turns). Every hub computes the
+    same, a hub gets one in a round with the chance of its fraction, and
+    no more slots are dealt than there are. Views that differ for a period
+    delay a raise only: a hub takes only what no other holds (cap)."""
     left = slots
     for h in hubs:
-        left -= int(slots * h[1] / n)
-    r = (rnd * _PHI) % 1.0
+        left -= int(slots * h[0] / n)
+    r = x % 1.0
     acc = 0.0
-    for h in sorted(hubs, key=lambda h: h[3]):
-        e = slots * h[1] / n
+    for h in sorted(hubs, key=lambda h: h[1]):
+        e = slots * h[0] / n
         f = e - int(e)
-        k = int(acc - r) if acc > r else 0      # the first point r + k at or past acc
-        if r + k < acc:
-            k += 1
-        if h[3] == me:
-            return int(e) + (1 if k < left and r + k < acc + f else 0)
+        j = int(acc - r) if acc > r else 0      # the first point r + j at or past acc
+        if r + j < acc:
+            j += 1
+        if h[1] == me:
+            return int(e) + (1 if j < left and r + j < acc + f else 0)
         acc += f
     return 0
 
 
 def claim(self, now):
-    """(held, lo, cars, want) per phase: this hub's claim (peers.Peers.mine)."""
+    """(held, lo, cars, want, pri) per phase: this hub's claim (peers.Watch.mine)."""
     nph = self.site.nph
-    held, lo, cars, want = [0.0] * nph, [0.0] * nph, [0] * nph, [0.0] * nph
+    held, lo, cars, want, pri = [0.0] * nph, [0.0] * nph, [0] * nph, [0.0] * nph, [0] * nph
     for p in range(nph):
         l, h, c, w, _ = own(self, p, now)
-        held[p], lo[p], cars[p], want[p] = round(h, 1), round(l, 1), c, round(w, 1)
-    return held, lo, cars, want
+        held[p], lo[p], cars[p], want[p], pri[p] = round(h, 1), round(l, 1), c, round(w, 1), _pri(self, p)
+    return held, lo, cars, want, pri

@@ -171,23 +171,23 @@ class ClaimWriter(JsonBuf):
     into a buffer of its own each period; write() returns a memoryview,
     valid until the next (a claim still in the outbox then goes out newer)."""
 
-    _KEYS = (b', "held": ', b', "lo": ', b', "cars": ', b', "want": ')
-    _PLACES = (1, 1, 0, 1)
+    _KEYS = (b', "held": ', b', "lo": ', b', "cars": ', b', "want": ', b', "pri": ')
+    _PLACES = (1, 1, 0, 1, 0)
 
     def __init__(self, watch):
         self.head = ('{"hub": %s, "boot": %d, "site_id": %s, "site": %d, "seq": ' % (
             json.dumps(watch.me), watch.boot, json.dumps(watch.site_id), watch.site_sum)).encode()
-        JsonBuf.__init__(self, len(self.head) + 128 + 4 * 12 * watch.nph)
+        JsonBuf.__init__(self, len(self.head) + 144 + 5 * 12 * watch.nph)
 
     def write(self, watch, wall_s, co):
-        """co: (held, lo, cars, want) per phase (shared.claim)."""
+        """co: (held, lo, cars, want, pri) per phase (shared.claim)."""
         watch.seq += 1
         self.pos = 0
         self.put(self.head)
         self.int_(watch.seq)
         self.put(b', "ts": ')
         self.int_(wall_s)
-        for k in range(4):
+        for k in range(len(co)):
             self.put(self._KEYS[k])
             self.nums(co[k], self._PLACES[k])
         self.put(b', "n": ')

@@ -355,8 +355,14 @@ def test_short_room_is_shared_in_slots_across_the_site():
     # issue 24 item 4: 18 A for four cars (h0 has one, h1 three) is three 6 A
     # slots. Filled as levels, 4.5 A a car: h0's car never charged and a
     # slot stayed empty. In slots, each round every hub computes the same:
-    # never more than three given, and h0's car has one in 3/4 of them
-    hubs = [(32.0, 1, 32.0, 0), (32.0, 3, 96.0, 1)]
+    # never more than three given, and h0's car has one in 3/4 of them;
+    # with a priority (1 of h1's cars), it has its slot every round
+    hubs = [(32.0, 1, 32.0, 0, 0), (32.0, 3, 96.0, 1, 1)]
+    eq(shared._slots(hubs, -38.0, 4, 0, 0), 0, "less than no room (the others hold more): none")
+    for rnd in range(100):
+        eq(sum(shared._slots(hubs, 12.0, 4, me, rnd) for me in (0, 1)), 2)
+        ok(shared._slots(hubs, 12.0, 4, 1, rnd) >= 1, "round %d: h1's priority car has no slot" % rnd)
+    hubs = [(32.0, 1, 32.0, 0, 0), (32.0, 3, 96.0, 1, 0)]
     had = 0
     for rnd in range(400):
         mine = [shared._slots(hubs, 18.0, 4, me, rnd) for me in (0, 1)]
@@ -367,19 +373,29 @@ def test_short_room_is_shared_in_slots_across_the_site():
     random.seed(4)
     for case in range(60):
         k = random.randrange(2, 6)
-        hubs = [(32.0, random.randrange(1, 10), 0.0, j) for j in range(k)]
+        hubs = []
+        for j in range(k):
+            c = random.randrange(1, 10)
+            hubs.append((32.0, c, 0.0, j, random.choice((0, 0, random.randrange(0, c + 1)))))
         n = sum(h[1] for h in hubs)
+        np = sum(h[4] for h in hubs)
         cap = random.uniform(0, 6 * n)
         slots = int((cap + 0.05) // 6)    # a hair under a slot holds it (control._HAIR_A)
         total = [0] * k
         for rnd in range(300):
             mine = [shared._slots(hubs, cap, n, me, rnd) for me in range(k)]
             ok(sum(mine) <= slots, "case %d round %d: %r of %d slots" % (case, rnd, mine, slots))
+            if slots >= np:     # every car with a priority has its slot first, whichever hub
+                ok(all(mine[j] >= hubs[j][4] for j in range(k)), "case %d: %r for %r" % (case, mine, hubs))
             for j in range(k):
                 total[j] += mine[j]
         for j in range(k):
-            ok(abs(total[j] / 300 - slots * hubs[j][1] / n) < 0.05 + 1e-9,
-               "case %d: hub %d had %.2f slots a round, its part %.2f" % (case, j, total[j] / 300, slots * hubs[j][1] / n))
+            # its part: its priority cars' first, then its others' of what is left
+            first = min(slots, np)
+            part = (first * hubs[j][4] / np if np else 0) + \
+                ((slots - first) * (hubs[j][1] - hubs[j][4]) / (n - np) if n > np else 0)
+            ok(abs(total[j] / 300 - part) < 0.05 + 1e-9,
+               "case %d: hub %d had %.2f slots a round, its part %.2f" % (case, j, total[j] / 300, part))
 
 
 def test_the_claim_written_in_its_buffer_is_the_watch_s_claim():
@@ -394,8 +410,8 @@ def test_the_claim_written_in_its_buffer_is_the_watch_s_claim():
     w, twin = peers.Watch("h1", s, 12345, diff), peers.Watch("h1", s, 12345, diff)
     cw = telemetry.ClaimWriter(w)
     w.turns = twin.turns = 41
-    for wall, co in ((0, ([19.0, 6.5, 0.0], [13.0, 6.0, 0.0], [3, 1, 0], [96.0, 32.0, 0.0])),
-                     (1780300000, ([10000.0] * 3, [9999.9] * 3, [30] * 3, [10000.0] * 3))):
+    for wall, co in ((0, ([19.0, 6.5, 0.0], [13.0, 6.0, 0.0], [3, 1, 0], [96.0, 32.0, 0.0], [1, 0, 0])),
+                     (1780300000, ([10000.0] * 3, [9999.9] * 3, [30] * 3, [10000.0] * 3, [30] * 3))):
         got = json.loads(bytes(cw.write(w, wall, co)))
         eq(got, twin.mine(wall, co))
         eq(w.heard(got, 0), None, "our own, back from the broker")
