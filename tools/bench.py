@@ -476,6 +476,37 @@ def _run_hubs(sc, broker, tmp):
     return [json.loads(line) for line in r.stdout.splitlines()]
 
 
+_STEPS = ((0, 4), (300, 34), (500, 14), (800, 44), (1000, 4))     # (s, house A): a kettle site's steps
+
+
+def _hub_steps(broker, tmp):
+    """The kettle site of tools/utilisation.py on two hubs: clamps on the
+    incoming phase only (no CT per charger), each hub 32, 16 and 10 A cars,
+    80 A, margin 0; after each house step, the least of what the cars draw
+    against what the house leaves from 60 s after it, the first row at 95 %,
+    and the car-seconds a plugged car that wanted current was paused."""
+    for rb in (True, False):
+        sc = {"duration": 1200, "site": {"id": "kettle", "phases": ["L1"], "limit": 80, "margin": 0},
+              "hubs": [{"id": h, "readback": rb, "chargers": [{"id": "%s-%d" % (h, i), "max": 32} for i in range(3)]}
+                       for h in ("h1", "h2")],
+              "events": [{"t": t, "load": {"L1": a}} for t, a in _STEPS] +
+                        [{"t": 1, "plug": "%s-%d" % (h, i), "ev_max": m, "kwh": 500}
+                         for h in ("h1", "h2") for i, m in enumerate((32, 16, 10))]}
+        rows = _run_hubs(sc, broker, tmp)
+        print("  kettle site on 2 hubs, %s, clamps on the incoming phase only (80 A, cars of 32, 16 and 10 A"
+              " on each):" % ("read-back" if rb else "no read-back"))
+        for k, (t0, house) in enumerate(_STEPS):
+            t1 = _STEPS[k + 1][0] if k + 1 < len(_STEPS) else rows[-1]["t"] + 0.5
+            span = [r for r in rows if t0 <= r["t"] < t1]
+            part = [r["cars_a"] / (80 - house) for r in span]
+            steady = min(part[120:]) if len(part) > 120 else None
+            t95 = next((r["t"] - t0 for r, x in zip(span, part) if x >= 0.95), None)
+            paused = sum(0.5 for r in span for h in r["hubs"].values() for c in h.get("chargers", {}).values()
+                         if c["car"] != "A" and c["offered"] == 0)
+            print("    house %4.1f A from %4d s   steady %3.0f %%   t95 %s s   paused %.1f car-s"
+                  % (house, t0, 100 * steady if steady is not None else -1, t95, paused))
+
+
 def multihub():
     """Several hubs as the firmware runs them (simulation/multisite.py): each
     its own firmware on its own connection to a real mosquitto."""
@@ -513,6 +544,7 @@ def multihub():
                 fair = r["t"] - 200
         print("  a car plugs in at h1 when the other 29 hold the room (30 chargers on 3 hubs, 200 A): offered"
               " after %s s, its part (%.0f A) after %s s   (goal <= 10 s)" % (first, end, fair))
+        _hub_steps(broker, tmp)
         from hypothesis import given, settings, HealthCheck
         n = 16 if QUICK else 64
         seed = int(os.environ.get("ALMHUB_FUZZ_SEED", int(time.time()) % 100000))
