@@ -554,8 +554,6 @@ def multihub():
         @given(fuzzlib.hub_scenarios())
         def draw(sc):
             batch.append(sc)
-        import random
-        random.seed(seed)
         from hypothesis import seed as hseed
         hseed(seed)(draw)()
         t0 = time.time()

@@ -169,9 +169,9 @@ class Services:
             self.hub.event(now, "share 0, its chargers wait: %s" % why)
 
     def _peers(self, now):
-        import shared     # loaded with the watch (several hubs), already in RAM
         """Several hubs: the share back a lease after the last conflict; this
         hub's claim posted each period (what it holds and wants, its turns)."""
+        import shared     # loaded with the watch (several hubs), already in RAM
         w, cl = self.watch, self.hub.ctl.claims
         if cl.share != self.share and w.conflict(now) is None:
             cl.share = self.share

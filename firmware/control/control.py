@@ -420,7 +420,7 @@ class Controller:
         pe = cl.peers     # several hubs that hear each other: one raises at a time (peers.py)
         several = cl.share < 1 or pe is not None
         self._fresh = pe is not None and pe.all_fresh(now)
-        self._turn = self._fresh and pe is not None and pe.turn(now)
+        self._turn = self._fresh and pe is not None and pe.holds_turn()     # (freshness decided once)
         self._keep = self._fresh and not self._turn    # shared.cap may clear it
         # 4. what is free: limit - margin - non-EV estimate, down at once, up only
         # by more than 1 A (no hunting on noise); an idle charger's standing

@@ -185,11 +185,13 @@ class Watch:
             total += x
         return total
 
+    def holds_turn(self):
+        """The turns as heard make it this hub's (whether every peer is fresh aside)."""
+        return self.rounds() % len(self.hubs) == self.place
+
     def turn(self, now):
         """This hub's turn to raise (every peer fresh)."""
-        if not self.all_fresh(now):
-            return False
-        return self.rounds() % len(self.hubs) == self.place
+        return self.all_fresh(now) and self.holds_turn()
 
     def conflict(self, now):
         if self.why_t is not None and 0 <= self.ticks_diff(now, self.why_t) < self.lease_ms:

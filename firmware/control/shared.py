@@ -3,7 +3,7 @@ the most this hub's cars may use on a line, alone at its safe share or
 with the others heard (control/peers.py), and this hub's claim.
 
     a = shared.cap(ctl, p, now, top, a)     # in Controller.step, step 4
-    held, lo, cars, want = shared.claim(ctl, now)
+    held, lo, cars, want, pri = shared.claim(ctl, now)
 
 Functions of the Controller (`self` is it), apart so that a hub alone on its
 connection never loads them (RAM on a board). Pure logic.
