@@ -131,8 +131,12 @@ class Controller:
         self.pre_a = None      # type: list | None  # (made by shared.cap: several hubs only)
         self.rise_t = None     # type: list | None
         self.lost_t = None             # since when no peer is heard (several hubs, shared.cap)
+        self.over_s = None     # type: list | None  # several hubs: since when each line is over (shared.cap)
+        self.m_prev = None     # type: list | None  # several hubs: each line's mains, the last period (shared.cap)
+        self.bias_a = None     # type: list | None  # several hubs: by how much beliefs were seen above the mains
         self._fresh = False            # several hubs: every peer heard, this period
         self._turn = False             # several hubs: this period is this hub's turn to raise
+        self.turn_t = None             # several hubs: when it raised in the turn it keeps
         self._keep = False             # several hubs, not its turn, its offers fit: a car that
                                        # still wants its offer keeps it (no sharing out afresh)
         self.house_a = [None] * nph    # type: list  # several hubs: the house, within its bounds
@@ -285,13 +289,18 @@ class Controller:
         for p in range(nph):
             lim[p] = int(self.eff_a[p] * 100) + 50 + abs(m[p]) // 50
         d.update(now, m, good, known, states, self.offer, cfg["response_ms"] + cfg["period_ms"], lim)
+        # one of several hubs cuts twice from its beliefs before from the top:
+        # when the line goes over and once those cuts are followed (shared.py)
+        w = cfg["response_ms"] + 2 * cfg["period_ms"]
+        if self._fresh:
+            w += w
         for p in range(nph):
             if not good[p]:
                 continue
             if m[p] > lim[p]:
                 if self.over_t[p] is None:
                     self.over_t[p] = now
-                elif self._since(now, self.over_t[p]) >= cfg["response_ms"] + 2 * cfg["period_ms"]:
+                elif self._since(now, self.over_t[p]) >= w:
                     d.forget(p)
                     self.over_t[p] = now
             else:
@@ -421,6 +430,17 @@ class Controller:
         several = cl.share < 1 or pe is not None
         self._fresh = pe is not None and pe.all_fresh(now)
         self._turn = self._fresh and pe is not None and pe.holds_turn()     # (freshness decided once)
+        if not self._turn:
+            self.turn_t = None
+        elif self.turn_t is not None and pe is not None:
+            # its raise is being answered: no other hub raises until the car
+            # has had response_ms (each hub's mains then shows one raise at a
+            # time: a car's answer read as another hub's had the empty bays
+            # of a hub without read-back believed drawing 25 A)
+            self._turn = False
+            if self._since(now, self.turn_t) >= cfg["response_ms"] + cfg["period_ms"]:
+                pe.turns += 1
+                self.turn_t = None
         self._keep = self._fresh and not self._turn    # shared.cap may clear it
         # 4. what is free: limit - margin - non-EV estimate, down at once, up only
         # by more than 1 A (no hunting on noise); an idle charger's standing
@@ -572,8 +592,10 @@ class Controller:
                         lz[k] += (new - u) * ws[j]
                         line[k] = lcap[k] - abs(lz[k])
                 self._set(i, new, now)
-        if self._turn and pe is not None:
-            pe.turns += 1     # taken (raised or not): the next hub's, once it hears this claim
+                if self._turn:
+                    self.turn_t = now
+        if self._turn and pe is not None and self.turn_t is None:
+            pe.turns += 1     # taken, no raise: the next hub's, once it hears this claim
         return self.offer
 
 

@@ -72,11 +72,18 @@ def cap(self, p, now, top, a):
     less the least every hub's cars may draw; the room is what the house
     leaves, less what the other hubs hold; it raises only in its turn (one
     hub at a time: each rise of the mains is one hub's), and never above
-    its fair part (every hub's cars at one level)."""
+    its fair part (every hub's cars at one level). A cut stops at its safe
+    share of the room: each hub cutting by the whole excess cut it twice
+    over and paused every car at a kettle (tools/bench.py multihub)."""
     cl = self.claims
     ps = cl.peers
     lo, hi, cars, want, up = own(self, p, now)
     m = self._m[p] / 100
+    mp = self.m_prev
+    if mp is None:
+        mp = self.m_prev = [None] * self.site.nph
+    dm = m - mp[p] if mp[p] is not None else 0.0     # what the mains did since the last period
+    mp[p] = m
     if ps is None or not self._fresh:      # (Controller.step: every peer heard this period)
         # house_a: here the others (house and other hubs' cars), from the first period alone
         h = self.house_a[p] if ps is None or self.lost_t is not None else None
@@ -105,10 +112,27 @@ def cap(self, p, now, top, a):
     # cut, and paused the car for min_pause_ms, again and again), and a
     # house that rises by more than every pending raise could explain is
     # cut for at once (the one hub's draw tracker holds back the same).
-    # A line over its limit shows beliefs too high: the bound that is safe.
+    # A line over its limit shows beliefs too high. In rounds (_round), not
+    # again while a round's cuts are followed, the house is taken at the
+    # bound that is safe, plus what the beliefs were lately seen above the
+    # mains (bias_a: a bay without read-back believed drawing that is empty,
+    # hidden once the house is larger); in the first round at least where
+    # it was believed (never below none) plus what the mains rose: a step
+    # measured, not believed.
     x, hb = m - lo - lo_o, m - hi - held_o
+    b = self.bias_a
+    if b is None:
+        b = self.bias_a = [0.0] * self.site.nph
+    y = b[p] - self.cfg["period_ms"] / _FADE_MS
+    b[p] = -x if -x > y else (y if y > 0 else 0.0)
     h = self.house_a[p]
-    if h is None or h > x or m > self.eff_a[p]:     # (the others' while alone: within a period, within bounds)
+    r = _round(self, p, now, m > self.eff_a[p])
+    if r:
+        y = x + b[p]
+        if r == 1 and h is not None and (h if h > 0 else 0.0) + dm > y:
+            y = (h if h > 0 else 0.0) + dm
+        h = y
+    elif h is None or h > x:
         h = x
     elif h < hb:
         h = hb
@@ -122,18 +146,49 @@ def cap(self, p, now, top, a):
     if c is not None and c - cl.margin_a - x < room:
         room = c - cl.margin_a - x
     mine = room - held_o                    # what no other hub holds
+    o = offered(self, p)
+    if o > mine:
+        # a cut: every hub sees the line over at once, and each cutting to
+        # what the others' claims leave cut twice over (every car paused
+        # for min_pause_ms at each kettle); so no hub cuts below its safe
+        # share of the room, and those add to the room whatever each hub
+        # does (the claims are a period behind the cuts)
+        x = cl.share * room
+        x = o if o < x else x
+        if x > mine:
+            mine = x
     if not self._turn:
         # no raise; a cut to what the others leave, from the offers as they
         # are (a cut still held for response_ms is not cut again); where
         # they fit, they stay as they are (no sharing out afresh: a car cut
         # to 0 would wait min_pause_ms)
-        o = offered(self, p)
         if o <= mine:
             mine = o
         else:
             self._keep = False
     f = fair(self, p, room, cars, want, now)
     return mine if mine < f else f
+
+
+def _round(self, p, now, over):
+    """Is this period a round of cuts on line p, over its limit: 1 its first
+    period over (no cut for it yet: the house did it), 2 once the cuts of
+    the last round have had response_ms, else 0. The house is then read as
+    the mains less what the cars are believed to draw at least; not between
+    rounds: the least counts a cut at once, the mains only once the car
+    has followed it, and reading the two each period cut again for the same
+    excess (every car paused for min_pause_ms at each kettle)."""
+    ov = self.over_s
+    if ov is None:
+        ov = self.over_s = [None] * self.site.nph
+    t = ov[p]
+    if not over:
+        ov[p] = None
+        return 0
+    if t is not None and self._since(now, t) < self.cfg["response_ms"] + self.cfg["period_ms"]:
+        return 0
+    ov[p] = now         # the next round once these cuts are followed
+    return 1 if t is None else 2
 
 
 def offered(self, p):
@@ -181,6 +236,7 @@ def fair(self, p, cap, cars, want, now):
 
 
 _MIN_A = 6          # J1772's least offer: a slot
+_FADE_MS = 10000    # beliefs seen above the mains are still counted, 1 A less every 10 s
 _HAIR_A = 0.05      # as control.py's
 _PHI = 0.6180339887
 
