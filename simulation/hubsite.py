@@ -5,6 +5,7 @@ mains (house + every hub's cars); cars follow their offer after a delay.
     rows, excuse, limit, demand = hubsite.run(rng, k, n, seconds, readback=True)
     rows, excuse, limit = hubsite.run3(rng, k, n, seconds)     # three phases, 1-3 lines a charger
     hubsite.judge(rows, excuse, limit, demand)  # (worst A over outside excuses, fill or None)
+    hubsite.band(rows, excuse, limit)            # the same beyond the clamps' band
 
 Control logic only, as the controller runs on a board; the physics is this
 file's. The full simulator (simsite.py) runs one hub; this is the model the
@@ -150,6 +151,19 @@ def judge(rows, excuse, limit, demand):
     if len(set(r[2] for r in last)) == 1 and last[-1][3] > 20:
         fill = (last[-1][1] - last[-1][2]) / min(last[-1][3], demand)
     return worst, over, fill
+
+
+def band(rows, excuse, limit):
+    """The worst amps outside the excuses beyond the clamps' band, 0.5 A +
+    2 % of the current: within it the firmware reads a line as at its
+    limit (control.py's over), as fuzzlib.judge does."""
+    worst = 0.0
+    for r in rows:
+        if not any(0 <= r[0] - e < EXCUSE_MS for e in excuse):
+            x = r[1] - limit - 0.5 - 0.02 * r[1]
+            if x > worst:
+                worst = x
+    return worst
 
 
 LINES = (["L1"], ["L2"], ["L3"], ["L1", "L2"], ["L2", "L3"], ["L1", "L3"], ["L1", "L2", "L3"])

@@ -361,7 +361,7 @@ for talk in (False, True):
         k = 2 + case %% 3
         rows, excuse, limit, demand = hubsite.run(random, k, 4, 240, readback=case %% 2 == 0, talk=talk, delay=1 + case %% 4)
         worst, over, fill = hubsite.judge(rows, excuse, limit, demand)
-        out["talk" if talk else "alone"].append([k, worst, len(over), fill])
+        out["talk" if talk else "alone"].append([k, worst, len(over), fill, hubsite.band(rows, excuse, limit)])
 random.seed(%d)
 for case in range(%d):
     k = 2 + case %% 3
@@ -372,7 +372,7 @@ for case in range(%d):
     rows, excuse, limit, demand = hubsite.run(random, k, 4, 240, readback=case %% 2 == 0, talk=True,
                                               delay=1 + case %% 4, faults=f)
     worst, over, fill = hubsite.judge(rows, excuse, limit, demand)
-    out["faults"].append([k, worst, len(over), fill])
+    out["faults"].append([k, worst, len(over), fill, hubsite.band(rows, excuse, limit)])
 for talk in (False, True):
     for case in range(%d):
         rows, excuse, limit = hubsite.run3(random, 2 + case %% 3, 4, 240, readback=case %% 2 == 0, talk=talk)
@@ -410,8 +410,8 @@ def hubs():
           " (claims 1-4 periods late)" % (cases, cases))
     for key, what in (("alone", "alone at their safe shares"), ("talk", "hearing each other")):
         x = res[key]
-        print("  %-22s worst overload outside the excuses %.1f A (%d periods over)   (goal 0)"
-              % (what, max(v[1] for v in x), sum(v[2] for v in x)))
+        print("  %-22s worst overload outside the excuses %.1f A (%d periods over), beyond the clamps' band"
+              " (0.5 A + 2 %%) %.1f A   (goal 0)" % (what, max(v[1] for v in x), sum(v[2] for v in x), max(v[4] for v in x)))
         for k in (2, 3, 4):
             f = [v[3] for v in x if v[0] == k and v[3] is not None]
             if f:
@@ -420,8 +420,9 @@ def hubs():
     f = [v[3] for v in x if v[3] is not None]
     print("  hearing each other, with a fault each (%d sites: a hub isolated, a hub's power cut, the broker down):"
           % len(x))
-    print("    worst overload outside the excuses %.1f A (%d periods over); the cars' part mean %.2f, least %.2f"
-          % (max(v[1] for v in x), sum(v[2] for v in x), sum(f) / len(f), min(f)))
+    print("    worst overload outside the excuses %.1f A (%d periods over), beyond the clamps' band %.1f A;"
+          " the cars' part mean %.2f, least %.2f"
+          % (max(v[1] for v in x), sum(v[2] for v in x), max(v[4] for v in x), sum(f) / len(f), min(f)))
     print("  three phases, chargers on 1-3 lines (%d sites alone and hearing each other): worst line over its"
           " limit outside the excuses %.1f A   (goal 0)" % (len(res["three"]), max(res["three"])))
     for talk, worst, fill in res["big"]:
