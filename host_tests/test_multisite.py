@@ -120,13 +120,7 @@ def test_a_kettle_at_two_hubs_is_cut_for_without_pausing_a_car(tmp_path, broker,
     # others' claims as they were (twice over), then again while the cars
     # followed: every car paused for min_pause_ms at each step
     steps = ((0, 4), (150, 34), (250, 40))
-    sc = {"duration": 330, "site": {"id": "kettle", "phases": ["L1"], "limit": 80, "margin": 0},
-          "hubs": [{"id": h, "readback": readback, "chargers": [{"id": "%s%d" % (h, i), "max": 32} for i in range(3)]}
-                   for h in ("h1", "h2")],
-          "events": [{"t": t, "load": {"L1": a}} for t, a in steps] +
-                    [{"t": 1, "plug": "%s%d" % (h, i), "ev_max": m, "kwh": 500}
-                     for h in ("h1", "h2") for i, m in enumerate((32, 16, 10))]}
-    rows = run(sc, tmp_path, broker)
+    rows = run(fuzzlib.kettle_hubs(steps, readback, 330), tmp_path, broker)
     for r in rows:
         if not any(0 <= r["t"] - t <= 6 for t, _ in steps):      # a period + the EV's 5 s
             assert r["phases"]["L1"]["actual"] <= 80.5 + 0.02 * 80, r

@@ -486,14 +486,9 @@ def _hub_steps(broker, tmp):
     80 A, margin 0; after each house step, the least of what the cars draw
     against what the house leaves from 60 s after it, the first row at 95 %,
     and the car-seconds a plugged car that wanted current was paused."""
+    import fuzzlib
     for rb in (True, False):
-        sc = {"duration": 1200, "site": {"id": "kettle", "phases": ["L1"], "limit": 80, "margin": 0},
-              "hubs": [{"id": h, "readback": rb, "chargers": [{"id": "%s-%d" % (h, i), "max": 32} for i in range(3)]}
-                       for h in ("h1", "h2")],
-              "events": [{"t": t, "load": {"L1": a}} for t, a in _STEPS] +
-                        [{"t": 1, "plug": "%s-%d" % (h, i), "ev_max": m, "kwh": 500}
-                         for h in ("h1", "h2") for i, m in enumerate((32, 16, 10))]}
-        rows = _run_hubs(sc, broker, tmp)
+        rows = _run_hubs(fuzzlib.kettle_hubs(_STEPS, rb, 1200), broker, tmp)
         print("  kettle site on 2 hubs, %s, clamps on the incoming phase only (80 A, cars of 32, 16 and 10 A"
               " on each):" % ("read-back" if rb else "no read-back"))
         for k, (t0, house) in enumerate(_STEPS):

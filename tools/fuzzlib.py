@@ -251,6 +251,18 @@ def scenarios(draw, max_chargers=30, duration=240):
     return sc
 
 
+def kettle_hubs(steps, readback, duration):
+    """The kettle site of tools/utilisation.py on two hubs (multisite): clamps
+    on the incoming phase only, 80 A, margin 0, each hub cars of 32, 16 and
+    10 A plugged at 1 s; steps: ((s, house A), ...)."""
+    return {"duration": duration, "site": {"id": "kettle", "phases": ["L1"], "limit": 80, "margin": 0},
+            "hubs": [{"id": h, "readback": readback, "chargers": [{"id": "%s-%d" % (h, i), "max": 32} for i in range(3)]}
+                     for h in ("h1", "h2")],
+            "events": [{"t": t, "load": {"L1": a}} for t, a in steps] +
+                      [{"t": 1, "plug": "%s-%d" % (h, i), "ev_max": m, "kwh": 500}
+                       for h in ("h1", "h2") for i, m in enumerate((32, 16, 10))]}
+
+
 @st.composite
 def hub_scenarios(draw, duration=180):
     """Several hubs on one site (simulation/multisite.py): a site drawn as
