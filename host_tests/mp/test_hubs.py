@@ -265,6 +265,54 @@ def test_out_of_its_turn_a_hub_still_cuts_at_once_for_a_pause_or_a_lost_clamp():
     ok(all(sum(c.offer) <= fb for c in hubs), "each at most its fallback: %r, %r" % ([c.offer for c in hubs], fb))
 
 
+def test_a_house_step_is_cut_for_once_and_to_each_hub_s_share_without_a_pause():
+    # clamps on the incoming phase only, cars 3 s to follow. Each hub cut by
+    # the whole excess from the other's claim as it stood (twice over), then
+    # again each period while the cars still drew their old offers: every
+    # car paused for min_pause_ms at a kettle
+    def diff(a, b):
+        return a - b
+    s = site()
+    hubs, cars = [], []
+    for h in s["hubs"]:
+        ctl = control.Controller(s, [{"id": "c%d" % i, "max": 32} for i in range(3)], {"holdoff_ms": 0})
+        ctl.claims.share = config.share_of(s, h)
+        ctl.claims.take_peers(peers.Watch(h, s, len(hubs) + 1, diff))
+        hubs.append(ctl)
+        cars.append([hubsite.Car(32, 3000) for _ in range(3)])
+    house, t = 10, 0
+
+    def period():
+        total = house + sum(c.draw for cs in cars for c in cs)
+        for ctl, cs in zip(hubs, cars):
+            for c, o in zip(cs, ctl.step(t, [total], [True], ["C"] * 3)):
+                c.see(t, o)
+        for c in hubs:
+            for d in hubs:
+                if d is not c:
+                    d.claims.peers.heard(c.claims.peers.mine(0, shared.claim(c, t)), t)
+        return total
+
+    while t < 240000:
+        period()
+        t += PERIOD
+    before = [sum(c.offer) for c in hubs]
+    ok(sum(before) >= 0.95 * (98 - house), "the room shared before the step: %r" % before)
+    house = 50                     # 48 A left for six cars: 8 A each
+    first = None
+    while t < 300000:
+        total = period()
+        if first is None:
+            first = [sum(c.offer) for c in hubs]
+            for c, b in zip(hubs, first):
+                ok(sum(c.offer) >= min(b, 0.5 * 48) - 1, "cut no further than its share: %r of %r" % (first, before))
+        ok(all(o >= 6 for c in hubs for o in c.offer), "t=%d: no car paused: %r" % (t, [c.offer for c in hubs]))
+        if t >= 240000 + PERIOD + 5000:
+            ok(total <= 100.5, "t=%d: %r A on 100 A" % (t, total))
+        t += PERIOD
+    ok(sum(sum(c.offer) for c in hubs) >= 0.9 * 48, "the room used after it: %r" % [c.offer for c in hubs])
+
+
 def test_room_moves_to_a_car_that_plugs_in_at_another_hub():
     # hub h0's cars hold the room; a car plugs in at h1: h0 gives back (its
     # fair part shrinks), and h1 raises once the cut has had the car's 5 s
