@@ -113,15 +113,19 @@ class Boot:
             if self.readback is not None:
                 time.sleep_ms(SETTLE_MS)
                 self.readback.calibrate()     # every pilot is at +12 V until the first step
-            self.hub = hub.Hub(self.board, cfg, hal.make_sampler(self.board), self.pilots,
-                               time.ticks_diff, readback=self.readback, wdt=self.wdt,
-                               contact=hal.make_contact(self.board, self.machine, cfg))
-            self.period_ms = self.hub.period_ms
             import heap
-            del config, hal
-            heap.unload(heap.BOOT_ONLY)     # what only boot needs leaves RAM before the services
-            import services
-            self.services = services.Services(self.hub, cfg, time)
+            heap.building(True)       # construction garbage freed as it is made
+            try:
+                self.hub = hub.Hub(self.board, cfg, hal.make_sampler(self.board), self.pilots,
+                                   time.ticks_diff, readback=self.readback, wdt=self.wdt,
+                                   contact=hal.make_contact(self.board, self.machine, cfg))
+                self.period_ms = self.hub.period_ms
+                del config, hal
+                heap.unload(heap.BOOT_ONLY)     # what only boot needs leaves RAM before the services
+                import services
+                self.services = services.Services(self.hub, cfg, time)
+            finally:
+                heap.building(False)
             free, largest = heap.measure()
             print("almhub: heap %d KB free, largest block %d KB" % (free // 1024, largest // 1024))
             self.services.heap = (free, largest)

@@ -56,6 +56,35 @@ def test_boot_prints_the_heap_and_refuses_what_does_not_fit():
         del main.print
 
 
+def test_boot_collects_often_while_it_builds_and_as_before_after():
+    # construction garbage freed as it is made (heap.building): the hub and
+    # the services built under a threshold, the one before restored after,
+    # on a refusal too
+    import gc
+    seen = []
+    real = heap.building
+
+    def spy(on):
+        real(on)
+        seen.append((on, gc.threshold()))
+    heap.building = spy
+    gc.threshold(-1)
+    try:
+        machine.fresh()
+        write(GOOD)
+        b = main.Boot(board(), machine, CFG)
+        ok(b.hub is not None, b.reason)
+        eq(seen, [(True, heap.BUILD_GC), (False, -1)])
+        del seen[:]
+        write({"site": "not a site"})
+        machine.fresh()
+        b = main.Boot(board(), machine, CFG)
+        ok(b.hub is None, "refused")
+        eq(gc.threshold(), -1)
+    finally:
+        heap.building = real
+
+
 def test_outbox_and_event_log_keep_their_room():
     # Lists that live for the hub's life are given their room at boot and never
     # moved: an append past it, or a pop() that shrinks it, would allocate in a

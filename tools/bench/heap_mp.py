@@ -167,11 +167,13 @@ def main():
     world = gc.mem_alloc() - w0
     # boot as main.Boot._start does it: a collection before the hub, between
     # the hub and the services, and after them (its heap check measures)
-    h = hub.Hub(board, cfg, adc, pilots, clock.ticks_diff, readback=rb)
     import heap
+    heap.building(True)              # as main does: construction garbage freed as it is made
+    h = hub.Hub(board, cfg, adc, pilots, clock.ticks_diff, readback=rb)
     heap.unload(heap.BOOT_ONLY)      # as main does (hal stays: this program holds it)
     sv = services.Services(h, cfg, clock, state_dir + "state.json", state_dir + "energy.json",
                            capture_dir=state_dir)
+    heap.building(False)
     peer = None
     if hubs:
         import peers
