@@ -45,13 +45,14 @@ from micropython import const
 
 _rom = 0
 if os.getenv("ALMHUB_ROMFS"):
-    import vfs
-    with open(os.getenv("ALMHUB_ROMFS"), "rb") as _f:
-        _img = _f.read()
-    _rom = len(_img)
-    vfs.mount(vfs.VfsRom(_img), "/rom")
-    sys.path.insert(0, "/rom/lib")
-    sys.path.insert(0, "/rom")
+    _rom = os.stat(os.getenv("ALMHUB_ROMFS"))[6]
+    if "/rom" not in sys.path:       # run as a script, not imported from the image
+        import vfs
+        with open(os.getenv("ALMHUB_ROMFS"), "rb") as _f:
+            _img = _f.read()
+        vfs.mount(vfs.VfsRom(_img), "/rom")
+        sys.path.insert(0, "/rom/lib")
+        sys.path.insert(0, "/rom")
 gc.collect()
 _base = gc.mem_alloc()
 
