@@ -132,14 +132,14 @@ class Controller:
         self.rise_t = None     # type: list | None
         self.lost_t = None             # since when no peer is heard (several hubs, shared.cap)
         self.over_s = None     # type: list | None  # several hubs: since when each line is over (shared.cap)
-        self.m_prev = None     # type: list | None  # several hubs: each line's mains, the last period (shared.cap)
-        self.bias_a = None     # type: list | None  # several hubs: by how much beliefs were seen above the mains
+        self.m_prev = None     # type: object | None  # several hubs: each line's mains, the last period (an array, shared.cap)
+        self.bias_a = None     # type: object | None  # several hubs: by how much beliefs were seen above the mains (an array)
         self._fresh = False            # several hubs: every peer heard, this period
         self._turn = False             # several hubs: this period is this hub's turn to raise
         self.turn_t = None             # several hubs: when it raised in the turn it keeps
         self._keep = False             # several hubs, not its turn, its offers fit: a car that
                                        # still wants its offer keeps it (no sharing out afresh)
-        self.house_a = [None] * nph    # type: list  # several hubs: the house, within its bounds
+        self.house_a = None     # type: object | None  # several hubs: the house, within its bounds (an array, shared.cap)
         self.booted = False
         self.stuck_a = [0] * n         # an output that failed may still show this offer
         self.out_fault = [False] * n

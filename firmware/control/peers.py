@@ -35,8 +35,12 @@ older than the lease by the wall clocks of both hubs (a retained one of a
 hub that is gone) is not taken. Pure logic: no hardware, no clock.
 """
 
+from array import array
+
+from micropython import const
+
 LEASE_MS = 10000
-_STALE_S = 60          # a retained claim this much older than our wall clock is a gone hub's
+_STALE_S = const(60)         # a retained claim this much older than our wall clock is a gone hub's
 
 
 def checksum(v):
@@ -86,11 +90,14 @@ class Watch:
         self.since = [None] * k      # type: list  # heard without a break (or a new boot) since
         self.boots = [None] * k      # type: list
         self.seqs = [-1] * k
-        self.held = [[0.0] * nph for _ in range(k)]
-        self.lo = [[0.0] * nph for _ in range(k)]
-        self.want = [[0.0] * nph for _ in range(k)]
-        self.cars = [[0] * nph for _ in range(k)]
-        self.pri = [[0] * nph for _ in range(k)]     # of them, how many have a priority above 0
+        # per peer and phase, peer j's phase p at j * nph + p (one list each, not one a peer);
+        # the amps in arrays: not the floats each claim's parse made, left
+        # scattered among its garbage every period (the heap in pieces)
+        self.held = array("d", bytes(8 * k * nph))
+        self.lo = array("d", bytes(8 * k * nph))
+        self.want = array("d", bytes(8 * k * nph))
+        self.cars = [0] * (k * nph)
+        self.pri = [0] * (k * nph)     # of them, how many have a priority above 0
         self.n = [0] * k
         self.co = [False] * k        # its claims carry what it holds and wants
         self.turns = 0               # this hub's turns taken
@@ -154,11 +161,12 @@ class Watch:
             pri = c.get("pri")          # (a claim without it: none)
             pri = pri if _amps(pri, self.nph) else None
             for p in range(self.nph):
-                self.held[j][p] = float(held[p])
-                self.lo[j][p] = float(lo[p] if lo[p] < held[p] else held[p])
-                self.want[j][p] = float(want[p])
-                self.cars[j][p] = int(cars[p])
-                self.pri[j][p] = int(pri[p]) if pri else 0
+                q = j * self.nph + p
+                self.held[q] = float(held[p])
+                self.lo[q] = float(lo[p] if lo[p] < held[p] else held[p])
+                self.want[q] = float(want[p])
+                self.cars[q] = int(cars[p])
+                self.pri[q] = int(pri[p]) if pri else 0
             self.n[j] = n
             self.co[j] = True
         else:

@@ -9,6 +9,14 @@ Functions of the Controller (`self` is it), apart so that a hub alone on its
 connection never loads them (RAM on a board). Pure logic.
 """
 
+from array import array
+
+from micropython import const
+
+_MIN_A = const(6)         # J1772's least offer: a slot
+_FADE_MS = const(10000)   # beliefs seen above the mains are still counted, 1 A less every 10 s
+_NAN = float("nan")       # (m_prev, house_a: none yet)
+
 def own(self, p, now):
     """This hub's cars on line p: (the least they may draw: what it believes,
     but not a raise the car has not had response_ms to follow; the most:
@@ -79,20 +87,24 @@ def cap(self, p, now, top, a):
     ps = cl.peers
     lo, hi, cars, want, up = own(self, p, now)
     m = self._m[p] / 100
-    mp = self.m_prev
+    mp, ha = self.m_prev, self.house_a
     if mp is None:
-        mp = self.m_prev = [None] * self.site.nph
-    dm = m - mp[p] if mp[p] is not None else 0.0     # what the mains did since the last period
+        # in arrays (NaN: none yet), not lists of the floats each period
+        # made: those stayed, scattered through the free end of the heap
+        mp = self.m_prev = array("d", [_NAN] * self.site.nph)
+        ha = self.house_a = array("d", [_NAN] * self.site.nph)
+    h = mp[p]
+    dm = m - h if h == h else 0.0     # what the mains did since the last period
     mp[p] = m
     if ps is None or not self._fresh:      # (Controller.step: every peer heard this period)
         # house_a: here the others (house and other hubs' cars), from the first period alone
-        h = self.house_a[p] if ps is None or self.lost_t is not None else None
+        h = ha[p] if ps is None or self.lost_t is not None else _NAN
         x = m - lo
-        if h is None or h > x or m > self.eff_a[p]:
+        if h != h or h > x or m > self.eff_a[p]:
             h = x
         elif h < m - up:
             h = m - up
-        self.house_a[p] = h
+        ha[p] = h
         x = top - (h if h > 0 else 0.0)
         a = (a if a < x else x) * cl.share
         if ps is not None:
@@ -104,8 +116,8 @@ def cap(self, p, now, top, a):
     self.lost_t = None
     lo_o = held_o = 0.0
     for j in range(len(ps.ids)):
-        lo_o += ps.lo[j][p]
-        held_o += ps.held[j][p]
+        lo_o += ps.lo[j * ps.nph + p]
+        held_o += ps.held[j * ps.nph + p]
     # The house lies between the mains less the most and less the least
     # every hub's cars may draw; it moves only when the mains leaves those
     # bounds. A car taking a raise is then not taken for the house (that
@@ -122,21 +134,21 @@ def cap(self, p, now, top, a):
     x, hb = m - lo - lo_o, m - hi - held_o
     b = self.bias_a
     if b is None:
-        b = self.bias_a = [0.0] * self.site.nph
+        b = self.bias_a = array("d", bytes(8 * self.site.nph))     # (no float kept a period)
     y = b[p] - self.cfg["period_ms"] / _FADE_MS
     b[p] = -x if -x > y else (y if y > 0 else 0.0)
-    h = self.house_a[p]
+    h = ha[p]
     r = _round(self, p, now, m > self.eff_a[p])
     if r:
         y = x + b[p]
-        if r == 1 and h is not None and (h if h > 0 else 0.0) + dm > y:
+        if r == 1 and h == h and (h if h > 0 else 0.0) + dm > y:
             y = (h if h > 0 else 0.0) + dm
         h = y
-    elif h is None or h > x:
+    elif h != h or h > x:
         h = x
     elif h < hb:
         h = hb
-    self.house_a[p] = h
+    ha[p] = h
     x = h if h > 0 else 0.0
     room = top - x
     c = cl.ev_cap(p)                        # a time-of-use window: every hub's cars together
@@ -213,10 +225,11 @@ def fair(self, p, cap, cars, want, now):
         return 0.0
     hubs = [(want / cars, cars, want, ps.place, _pri(self, p))]
     for j in range(len(ps.ids)):
-        if ps.fresh(j, now) and ps.cars[j][p]:
-            c = ps.cars[j][p]
-            k = ps.pri[j][p]
-            hubs.append((ps.want[j][p] / c, c, ps.want[j][p], ps.hubs.index(ps.ids[j]), k if k < c else c))
+        q = j * ps.nph + p
+        if ps.fresh(j, now) and ps.cars[q]:
+            c = ps.cars[q]
+            k = ps.pri[q]
+            hubs.append((ps.want[q] / c, c, ps.want[q], ps.hubs.index(ps.ids[j]), k if k < c else c))
     hubs.sort()
     n = 0
     for h in hubs:
@@ -235,8 +248,6 @@ def fair(self, p, cap, cars, want, now):
     return want
 
 
-_MIN_A = 6          # J1772's least offer: a slot
-_FADE_MS = 10000    # beliefs seen above the mains are still counted, 1 A less every 10 s
 _HAIR_A = 0.05      # as control.py's
 _PHI = 0.6180339887
 

@@ -175,15 +175,17 @@ class ClaimWriter(JsonBuf):
     _PLACES = (1, 1, 0, 1, 0)
 
     def __init__(self, watch):
-        self.head = ('{"hub": %s, "boot": %d, "site_id": %s, "site": %d, "seq": ' % (
+        head = ('{"hub": %s, "boot": %d, "site_id": %s, "site": %d, "seq": ' % (
             json.dumps(watch.me), watch.boot, json.dumps(watch.site_id), watch.site_sum)).encode()
-        JsonBuf.__init__(self, len(self.head) + 144 + 5 * 12 * watch.nph)
+        JsonBuf.__init__(self, len(head) + 144 + 5 * 12 * watch.nph)
+        del self.enc        # (no names written)
+        self.put(head)      # written once: the buffer's first bytes are the same in every claim
+        self.head = self.pos
 
     def write(self, watch, wall_s, co):
         """co: (held, lo, cars, want, pri) per phase (shared.claim)."""
         watch.seq += 1
-        self.pos = 0
-        self.put(self.head)
+        self.pos = self.head
         self.int_(watch.seq)
         self.put(b', "ts": ')
         self.int_(wall_s)

@@ -15,6 +15,7 @@ at most every `every_ms`, and only when they changed.
 
 import json
 import os
+from array import array
 
 
 class _Flash:
@@ -70,11 +71,14 @@ class Energy:
         if not isinstance(saved, dict):
             saved = {}
         self.wh = {}
-        self.frac = {}
+        self.at = {}          # each counter's place in frac
+        # the fractions in an array: not a float per counter made at each
+        # flush, left scattered through the free end of the heap for a minute
+        self.frac = array("d", bytes(8 * len(ids)))
         for i in ids:
             v = saved.get(i, 0)
             self.wh[i] = int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 else 0
-            self.frac[i] = 0.0
+            self.at[i] = len(self.at)
         self.dirty = False
         self.saved_at = None
         self.writes = 0
@@ -83,15 +87,16 @@ class Energy:
 
     def add(self, cid, wh):
         if wh > 0:
-            t = self.frac[cid] + wh
+            k = self.at[cid]
+            t = self.frac[k] + wh
             w = int(t)
             self.wh[cid] += w
-            self.frac[cid] = t - w
+            self.frac[k] = t - w
             self.dirty = True
 
     def value(self, cid):
         """The counter with its fraction of a Wh (what is shown is whole Wh)."""
-        return self.wh[cid] + self.frac[cid]
+        return self.wh[cid] + self.frac[self.at[cid]]
 
     def maybe_save(self, now, ticks_diff, force=False):
         """Save if due. A failed write (a full or failing flash) is counted in

@@ -60,7 +60,7 @@ def test_a_large_counter_keeps_every_wh():
     for _ in range(1000):
         e.add("import_L1", 123.4)
     eq(e.wh["import_L1"], 10000000 + 123400)
-    ok(abs(e.frac["import_L1"]) < 0.01, "fraction %r" % e.frac["import_L1"])
+    ok(abs(e.frac[e.at["import_L1"]]) < 0.01, "fraction %r" % e.frac[e.at["import_L1"]])
     e.maybe_save(0, lambda a, b: a - b, force=True)
     eq(store.Energy("energy.json", ["import_L1"], fs=fl).wh["import_L1"], 10123400)
 
