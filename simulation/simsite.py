@@ -348,6 +348,7 @@ class Sim:
         self.pv = [0.0] * len(self.phases)    # solar generation per line, A
         self.next_event = 0
         self.seen = 0         # hub log entries already put in a record
+        self.taken = []       # entries taken before Services ran (it keeps only the last 8 it posted)
         self.demand_seen = 0  # demand intervals already put in a record
 
     def services(self, clock, state_dir=None):
@@ -430,6 +431,7 @@ class Sim:
         for ev, o in zip(self.evs, offers):
             ev.offer(now, o)
         if self.sv is not None:
+            self.taken = self.new_events()
             self.sv.period(now)
         return measured, offers
 
@@ -477,6 +479,8 @@ class Sim:
         log = self.hub.log
         new = [[t / 1000, text] for t, text in log[len(log) - (self.hub.logged - self.seen):]]
         self.seen = self.hub.logged
+        if self.taken:
+            new, self.taken = self.taken + new, []
         return new
 
     def run(self, out):

@@ -193,7 +193,7 @@ class Hub:
         self.phase_a = [0.0] * nph
         self.phase_ok = [False] * nph
         self.believed = [False] * nph
-        self.log = [None] * (_LOG_LEN + 1)  # type: list  # the last _LOG_LEN events, (now_ms, text)
+        self.log = [None] * (_LOG_LEN + 1)  # type: list  # the last _LOG_LEN events, (now_ms, text) (Services keeps 8 once posted)
         del self.log[:]     # room made at boot and kept (see mqttlink.Link.outbox)
         self.logged = 0     # events ever logged
         self.mode = None
