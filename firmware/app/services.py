@@ -28,6 +28,7 @@ import telemetry
 import wallclock
 
 _OUTBOX_KEEP = 16   # while the broker is away, only the latest messages are kept
+_EVENTS_SHOWN = 8   # the last events a status reply shows, and all the log keeps once posted
 
 
 class Services:
@@ -125,7 +126,7 @@ class Services:
                 ch = st.get("chargers", {}).get(cid)
                 if ch is not None:
                     ch["by"] = ctl.claims.charger(i, ctl.site.chargers[i].max_a)[1]
-            reply["events"] = [[t, text] for t, text in self.hub.log[-8:]]
+            reply["events"] = [[t, text] for t, text in self.hub.log[-_EVENTS_SHOWN:]]
         elif name == "capture":
             if self.captures is None:
                 import capture
@@ -225,8 +226,8 @@ class Services:
         for t, text in log[len(log) - min(new, len(log)):]:
             self.link.post("event", text)
         self.logged = self.hub.logged
-        # posted: only the 8 a status reply shows are kept (the room stays); the
+        # posted: only those a status reply shows are kept (the room stays); the
         # rest, ~1.5 KB of texts kept for nothing, was 1 KiB of the smallest heap
-        del log[:-8]
+        del log[:-_EVENTS_SHOWN]
         self.link.keep(_OUTBOX_KEEP)
         self.link.service(now, self.telemetry, self.discovery)

@@ -87,12 +87,17 @@ def cap(self, p, now, top, a):
     ps = cl.peers
     lo, hi, cars, want, up = own(self, p, now)
     m = self._m[p] / 100
-    mp, ha = self.m_prev, self.house_a
+    mp = self.m_prev
     if mp is None:
-        # in arrays (NaN: none yet), not lists of the floats each period
-        # made: those stayed, scattered through the free end of the heap
-        mp = self.m_prev = array("d", [_NAN] * self.site.nph)
-        ha = self.house_a = array("d", [_NAN] * self.site.nph)
+        # this module's state per line, made on first use; amps in arrays
+        # (NaN: none yet), not lists of the floats each period made: those
+        # stayed, scattered through the free end of the heap
+        nph = self.site.nph
+        mp = self.m_prev = array("d", [_NAN] * nph)
+        self.house_a = array("d", [_NAN] * nph)
+        self.bias_a = array("d", bytes(8 * nph))
+        self.over_s = [None] * nph      # since when over its limit (_round)
+    ha = self.house_a
     h = mp[p]
     dm = m - h if h == h else 0.0     # what the mains did since the last period
     mp[p] = m
@@ -133,8 +138,6 @@ def cap(self, p, now, top, a):
     # measured, not believed.
     x, hb = m - lo - lo_o, m - hi - held_o
     b = self.bias_a
-    if b is None:
-        b = self.bias_a = array("d", bytes(8 * self.site.nph))     # (no float kept a period)
     y = b[p] - self.cfg["period_ms"] / _FADE_MS
     b[p] = -x if -x > y else (y if y > 0 else 0.0)
     h = ha[p]
@@ -191,8 +194,6 @@ def _round(self, p, now, over):
     has followed it, and reading the two each period cut again for the same
     excess (every car paused for min_pause_ms at each kettle)."""
     ov = self.over_s
-    if ov is None:
-        ov = self.over_s = [None] * self.site.nph
     t = ov[p]
     if not over:
         ov[p] = None
